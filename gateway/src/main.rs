@@ -1,0 +1,2 @@
+//! `gateway`: the directorate's side.
+fn main() {}

@@ -1,0 +1,9 @@
+//! The municipality agent: reads the case system's participant export, keeps
+//! only allowlisted fields, aggregates them into the directorate's tables,
+//! protects small cells, shows the data protection officer what would leave,
+//! signs the report and delivers it through a durable outbox.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod exit;
+pub mod logging;

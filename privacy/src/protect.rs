@@ -1,0 +1,91 @@
+//! Primary and secondary suppression over all tables of a report at once.
+//!
+//! Cells that stand for the same quantity in different tables (admitted women
+//! are a margin of most tables) are one quantity here, so they get one status
+//! everywhere. Secondary suppression follows the idea of Statistics Norway's
+//! GaussSuppression: candidates are considered largest first, and one is
+//! published only if, after exact Gaussian elimination over the tables'
+//! relations, no primary cell becomes a linear combination of published
+//! cells. The result is then audited (rank test, singletons, integer
+//! intervals); cells the audit flags get more complementary suppressions.
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditReport;
+use crate::table::Table;
+
+/// The protection rules, as the data protection officer sets them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// k: a count of 1..k-1 people is never published; a sum needs k contributors.
+    pub min_count: u32,
+    /// Suppress zero counts too (a zero in a line can reveal that everybody
+    /// else shares one category).
+    pub protect_zeros: bool,
+    /// The narrowest interval an attacker may compute for a suppressed cell:
+    /// 1 means "not exact", 2 rules out "either 1 or 2" as well.
+    pub min_interval_width: u32,
+    /// Treat a suppressed cell of 1 as known to its member when protecting the others.
+    pub singletons: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self { min_count: 5, protect_zeros: false, min_interval_width: 1, singletons: true }
+    }
+}
+
+impl Policy {
+    /// Whether a published value with this many contributors breaks the primary rule.
+    pub fn is_primary(&self, value: i64, contributors: i64, is_sum: bool) -> bool {
+        let n = if is_sum { contributors } else { value };
+        let k = i64::from(self.min_count);
+        (n >= 1 && n < k) || (n == 0 && self.protect_zeros)
+    }
+}
+
+/// Why protection could not produce a safe report.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtectError {
+    /// Two cells for the same quantity carry different values: an aggregation bug.
+    #[error("quantity {quantity} has different values in tables {first} and {second}")]
+    Inconsistent {
+        /// Canonical quantity.
+        quantity: String,
+        /// One table.
+        first: String,
+        /// Another table.
+        second: String,
+    },
+    /// A table's margins do not add up.
+    #[error("table {0}: margins do not add up")]
+    Margins(String),
+    /// The tables could not be made safe.
+    #[error("no safe suppression pattern found: {0}")]
+    Unsafe(String),
+    /// Exact arithmetic left the 128-bit range.
+    #[error("arithmetic overflow in exact elimination")]
+    Overflow,
+}
+
+/// A protected report: per table and cell, whether it is suppressed.
+#[derive(Debug, Clone)]
+pub struct Protected {
+    /// The exact tables (never leave the municipality).
+    pub tables: Vec<Table>,
+    /// Per table, per cell: suppressed.
+    pub suppressed: Vec<Vec<bool>>,
+    /// Per table, per cell: suppressed by the primary rule. Local knowledge
+    /// for the preview; never serialized into a payload.
+    pub primary: Vec<Vec<bool>>,
+    /// Number of distinct quantities suppressed by the primary rule.
+    pub primary_count: usize,
+    /// Number of distinct quantities suppressed to protect them.
+    pub secondary_count: usize,
+    /// The audit of the final pattern, with the exact values known.
+    pub audit: AuditReport,
+}
+
+pub use crate::gauss::protect;
