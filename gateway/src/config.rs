@@ -1,0 +1,185 @@
+//! The gateway's configuration: a TOML file read with unknown keys refused,
+//! then overridden by command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::period::PeriodKind;
+
+/// The settings `gateway serve` runs with. Every field has a default, so an
+/// empty file is a valid configuration for loopback development.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// gRPC listen address.
+    pub listen: SocketAddr,
+    /// SQLite database file.
+    pub db: PathBuf,
+    /// Receipt signing key (PKCS#8); defaults to `<db>.receipt-key`.
+    pub receipt_key: Option<PathBuf>,
+    /// TLS certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Serve gRPC without TLS; only allowed on a loopback address.
+    pub insecure_plaintext: bool,
+    /// Address of the Prometheus `/metrics` endpoint; none when absent.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Report definition file; the embedded definition when absent.
+    pub definition: Option<PathBuf>,
+    /// k: the smallest count a report may publish (and the national tables'
+    /// threshold). A report whose policy is weaker is refused.
+    pub min_count: u32,
+    /// Period kinds the directorate collects.
+    pub periods: Vec<PeriodKind>,
+    /// Largest signed report payload accepted, in bytes.
+    pub max_report_bytes: usize,
+    /// Concurrent requests per connection.
+    pub concurrency_per_connection: usize,
+    /// Per-request timeout, in seconds.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            db: PathBuf::from("gateway.db"),
+            receipt_key: None,
+            tls_cert: None,
+            tls_key: None,
+            insecure_plaintext: false,
+            metrics_listen: None,
+            definition: None,
+            min_count: 5,
+            periods: PeriodKind::ALL.to_vec(),
+            max_report_bytes: 1 << 20,
+            concurrency_per_connection: 64,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+/// A configuration that could not be loaded or is inconsistent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped keys.
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        /// File.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What was expected.
+        message: String,
+    },
+    /// A value is out of range or contradicts another.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Parses configuration text; `path` names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start).min(text.len());
+            let before = &text[..offset];
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line: before.matches('\n').count() + 1,
+                column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+                message: e.message().to_string(),
+            }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Checks values that TOML types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if self.min_count < 2 {
+            return bad("min_count must be at least 2");
+        }
+        if self.periods.is_empty() {
+            return bad("periods must list at least one period kind");
+        }
+        if self.max_report_bytes < 1024 || self.max_report_bytes > 64 << 20 {
+            return bad("max_report_bytes must lie between 1 KiB and 64 MiB");
+        }
+        if self.concurrency_per_connection == 0 {
+            return bad("concurrency_per_connection must be at least 1");
+        }
+        if self.request_timeout_secs == 0 {
+            return bad("request_timeout_secs must be at least 1");
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return bad("tls_cert and tls_key must be given together");
+        }
+        Ok(())
+    }
+
+    /// Where the receipt key lives.
+    pub fn receipt_key_path(&self) -> PathBuf {
+        self.receipt_key.clone().unwrap_or_else(|| default_receipt_key_path(&self.db))
+    }
+
+    /// The request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+/// `<db>.receipt-key`, next to the database.
+pub fn default_receipt_key_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".receipt-key");
+    PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_refused_with_position() {
+        let e = Config::parse("min_count = 5\nlisten_addr = \"x\"\n", Path::new("g.toml")).unwrap_err();
+        let ConfigError::Syntax { line, path, .. } = &e else { panic!("{e}") };
+        assert_eq!(*line, 2);
+        assert_eq!(path, Path::new("g.toml"));
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(Config::parse("", Path::new("g.toml")).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn inconsistent_values_are_refused() {
+        assert!(Config::parse("min_count = 1", Path::new("g.toml")).is_err());
+        assert!(Config::parse("tls_cert = \"a.pem\"", Path::new("g.toml")).is_err());
+        assert!(Config::parse("periods = []", Path::new("g.toml")).is_err());
+        assert!(Config::parse("periods = [\"decade\"]", Path::new("g.toml")).is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! Prometheus counters and a latency histogram, and a minimal HTTP endpoint
+//! serving them as text at `/metrics`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::error::Refusal;
+
+/// Upper bounds of the latency histogram buckets, in seconds.
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+/// The gateway's counters. Lock-free; shared by every request.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    accepted: AtomicU64,
+    replayed: AtomicU64,
+    internal: AtomicU64,
+    rejected: [AtomicU64; Refusal::LABELS.len()],
+    buckets: [AtomicU64; BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_micros: AtomicU64,
+}
+
+/// What became of one submission, for the counters.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome<'a> {
+    /// Stored as a new report.
+    Accepted,
+    /// The same report again; the stored receipt was returned.
+    Replayed,
+    /// Refused.
+    Rejected(&'a Refusal),
+    /// Failed inside the gateway.
+    Internal,
+}
+
+impl Metrics {
+    /// Records one submission and its latency.
+    pub fn record(&self, outcome: Outcome<'_>, latency: Duration) {
+        match outcome {
+            Outcome::Accepted => self.accepted.fetch_add(1, Ordering::Relaxed),
+            Outcome::Replayed => self.replayed.fetch_add(1, Ordering::Relaxed),
+            Outcome::Internal => self.internal.fetch_add(1, Ordering::Relaxed),
+            Outcome::Rejected(r) => self.rejected[r.label_index()].fetch_add(1, Ordering::Relaxed),
+        };
+        let secs = latency.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|&b| secs <= b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Reports accepted so far (new reports only).
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Reports refused with this label so far.
+    pub fn rejected(&self, label: &str) -> u64 {
+        Refusal::LABELS.iter().position(|l| *l == label).map_or(0, |i| self.rejected[i].load(Ordering::Relaxed))
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        s.push_str("# HELP prikk_reports_accepted_total Reports verified and durably stored.\n");
+        s.push_str("# TYPE prikk_reports_accepted_total counter\n");
+        let _ = writeln!(s, "prikk_reports_accepted_total {}", get(&self.accepted));
+        s.push_str("# HELP prikk_reports_replayed_total Resubmissions answered with the stored receipt.\n");
+        s.push_str("# TYPE prikk_reports_replayed_total counter\n");
+        let _ = writeln!(s, "prikk_reports_replayed_total {}", get(&self.replayed));
+        s.push_str("# HELP prikk_reports_rejected_total Reports refused, by reason.\n");
+        s.push_str("# TYPE prikk_reports_rejected_total counter\n");
+        for (label, c) in Refusal::LABELS.iter().zip(&self.rejected) {
+            let _ = writeln!(s, "prikk_reports_rejected_total{{reason=\"{label}\"}} {}", get(c));
+        }
+        let _ = writeln!(s, "prikk_reports_rejected_total{{reason=\"internal\"}} {}", get(&self.internal));
+        s.push_str("# HELP prikk_submit_latency_seconds Time to verify, store and sign one submission.\n");
+        s.push_str("# TYPE prikk_submit_latency_seconds histogram\n");
+        let mut cumulative = 0;
+        for (b, c) in BUCKETS.iter().zip(&self.buckets) {
+            cumulative += get(c);
+            let _ = writeln!(s, "prikk_submit_latency_seconds_bucket{{le=\"{b}\"}} {cumulative}");
+        }
+        let count = get(&self.latency_count);
+        let _ = writeln!(s, "prikk_submit_latency_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(s, "prikk_submit_latency_seconds_sum {}", get(&self.latency_sum_micros) as f64 / 1e6);
+        let _ = writeln!(s, "prikk_submit_latency_seconds_count {count}");
+        s
+    }
+}
+
+/// Serves `GET /metrics` over plain HTTP/1.1 until `shutdown` completes. Each
+/// connection gets one response and is closed; requests are read with a size
+/// limit and a timeout.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    metrics: std::sync::Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let conn = tokio::select! {
+            _ = &mut shutdown => return,
+            c = listener.accept() => c,
+        };
+        let Ok((mut stream, _)) = conn else { continue };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let mut len = 0;
+            let read = tokio::time::timeout(Duration::from_secs(5), async {
+                while len < buf.len() {
+                    let n = stream.read(&mut buf[len..]).await?;
+                    if n == 0 {
+                        break;
+                    }
+                    len += n;
+                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                Ok::<_, std::io::Error>(())
+            })
+            .await;
+            if !matches!(read, Ok(Ok(()))) {
+                return;
+            }
+            let head = String::from_utf8_lossy(&buf[..len]);
+            let line = head.lines().next().unwrap_or("");
+            let (status, body) = if line.starts_with("GET /metrics ") || line == "GET /metrics" {
+                ("200 OK", metrics.render())
+            } else {
+                ("404 Not Found", "not found\n".to_string())
+            };
+            let resp = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(resp.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}

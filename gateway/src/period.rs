@@ -1,0 +1,101 @@
+//! Reporting periods: `YYYY`, `YYYY-H1`/`H2`, `YYYY-Q1`..`Q4` and `YYYY-MM`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of a reporting period; periods of one kind never overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeriodKind {
+    /// `YYYY`.
+    Year,
+    /// `YYYY-H1`, `YYYY-H2`.
+    Half,
+    /// `YYYY-Q1`..`YYYY-Q4`.
+    Quarter,
+    /// `YYYY-MM`.
+    Month,
+}
+
+impl PeriodKind {
+    /// Every kind, the default set a directorate collects.
+    pub const ALL: [PeriodKind; 4] = [PeriodKind::Year, PeriodKind::Half, PeriodKind::Quarter, PeriodKind::Month];
+}
+
+/// A parsed, valid period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Period {
+    /// Calendar year.
+    pub year: u16,
+    /// Kind.
+    pub kind: PeriodKind,
+    /// Half (1-2), quarter (1-4) or month (1-12); 0 for a year.
+    pub index: u8,
+}
+
+/// A period string that is not one of the accepted forms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a period: expected YYYY, YYYY-H1/H2, YYYY-Q1..Q4 or YYYY-MM")]
+pub struct PeriodError(pub String);
+
+impl Period {
+    /// Parses a period string; the year must lie in 1900..=2100.
+    pub fn parse(s: &str) -> Result<Self, PeriodError> {
+        let err = || PeriodError(s.chars().take(40).collect());
+        let b = s.as_bytes();
+        if b.len() < 4 || !b[..4].iter().all(u8::is_ascii_digit) {
+            return Err(err());
+        }
+        let year: u16 = s[..4].parse().map_err(|_| err())?;
+        if !(1900..=2100).contains(&year) {
+            return Err(err());
+        }
+        let rest = &s[4..];
+        let (kind, index) = match rest.as_bytes() {
+            [] => (PeriodKind::Year, 0),
+            [b'-', b'H', d @ (b'1' | b'2')] => (PeriodKind::Half, d - b'0'),
+            [b'-', b'Q', d @ b'1'..=b'4'] => (PeriodKind::Quarter, d - b'0'),
+            [b'-', a @ b'0'..=b'1', c @ b'0'..=b'9'] => {
+                let m = (a - b'0') * 10 + (c - b'0');
+                if !(1..=12).contains(&m) {
+                    return Err(err());
+                }
+                (PeriodKind::Month, m)
+            }
+            _ => return Err(err()),
+        };
+        Ok(Self { year, kind, index })
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            PeriodKind::Year => write!(f, "{}", self.year),
+            PeriodKind::Half => write!(f, "{}-H{}", self.year, self.index),
+            PeriodKind::Quarter => write!(f, "{}-Q{}", self.year, self.index),
+            PeriodKind::Month => write!(f, "{}-{:02}", self.year, self.index),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_periods_round_trip() {
+        for s in ["2006", "2006-H1", "2006-H2", "2006-Q1", "2006-Q4", "2006-01", "2006-12"] {
+            assert_eq!(Period::parse(s).unwrap().to_string(), s);
+        }
+        assert_eq!(Period::parse("2006-Q3").unwrap().kind, PeriodKind::Quarter);
+    }
+
+    #[test]
+    fn invalid_periods_are_refused() {
+        for s in ["", "06", "2006-", "2006-H3", "2006-Q0", "2006-Q5", "2006-00", "2006-13", "2006-1", "1800", "2006-q1", "２００６", "2006-H1x"] {
+            assert!(Period::parse(s).is_err(), "{s}");
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The intake writer: one thread owns a write connection and commits
+//! verified reports in groups, so many concurrent submissions share one
+//! fsync. A report is acknowledged only after the commit that holds it.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use prikk_proto::{Signer, pb, sign_receipt};
+use prost::Message;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{StoreError, connect};
+use crate::clock::Clock;
+use crate::error::{Refusal, RpcError};
+
+/// Largest number of reports committed together.
+const MAX_GROUP: usize = 256;
+
+/// One table of a verified report, normalised into the definition's cell
+/// order (row-major over the dimensions' categories, margins included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NormalTable {
+    /// Table id.
+    pub id: String,
+    /// Value per cell; `None` where suppressed.
+    pub values: Vec<Option<i64>>,
+    /// Contributors per cell, for sum tables.
+    pub contributors: Option<Vec<Option<i64>>>,
+}
+
+/// A verified report ready to be stored.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    /// Report id.
+    pub report_id: String,
+    /// Project (already checked against the signing key).
+    pub project: String,
+    /// Period.
+    pub period: String,
+    /// SHA-256 of the signed payload bytes.
+    pub payload_sha256: [u8; 32],
+    /// The envelope exactly as received.
+    pub envelope: pb::SignedReport,
+    /// Definition id.
+    pub definition_id: String,
+    /// Definition version.
+    pub definition_version: u32,
+    /// Normalised tables.
+    pub tables: Vec<NormalTable>,
+}
+
+/// A stored (or previously stored) report's receipt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// The signed receipt.
+    pub receipt: pb::Receipt,
+    /// Revision number.
+    pub revision: u32,
+    /// Whether this was a resubmission of an already stored report.
+    pub replayed: bool,
+}
+
+struct Job {
+    report: NewReport,
+    reply: oneshot::Sender<Result<Stored, RpcError>>,
+}
+
+/// Handle to the intake writer thread.
+#[derive(Debug, Clone)]
+pub struct Intake {
+    tx: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("report_id", &self.report.report_id).finish()
+    }
+}
+
+impl Intake {
+    /// Starts the writer on its own connection to `path` (already migrated).
+    /// The thread ends when every handle is dropped, after finishing its queue.
+    pub fn start(
+        path: &Path,
+        signer: Arc<Signer>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Self, JoinHandle<()>), StoreError> {
+        let conn = connect(path)?;
+        let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
+        let handle = std::thread::Builder::new()
+            .name("prikk-intake".into())
+            .spawn(move || writer(conn, rx, &signer, clock.as_ref()))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
+        Ok((Self { tx }, handle))
+    }
+
+    /// Stores a verified report (or finds it already stored) and returns its
+    /// receipt once the commit is durable.
+    pub async fn submit(&self, report: NewReport) -> Result<Stored, RpcError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Job { report, reply }).await.map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>, signer: &Signer, clock: &dyn Clock) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
+            }
+        }
+        let _span = tracing::debug_span!("commit_group", size = group.len()).entered();
+        match commit_group(&mut conn, &group, signer, clock) {
+            Ok(results) => {
+                for (job, result) in group.into_iter().zip(results) {
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "commit failed; {} submissions not stored", group.len());
+                for job in group {
+                    let _ = job.reply.send(Err(RpcError::Store(StoreError::Corrupt("commit failed".into()))));
+                }
+            }
+        }
+    }
+}
+
+/// Stores each report under its own savepoint inside one transaction, so a
+/// refused or failed report leaves nothing behind while the others commit.
+fn commit_group(
+    conn: &mut Connection,
+    group: &[Job],
+    signer: &Signer,
+    clock: &dyn Clock,
+) -> Result<Vec<Result<Stored, RpcError>>, StoreError> {
+    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let now = clock.now_unix();
+    let mut results = Vec::with_capacity(group.len());
+    for job in group {
+        let sp = tx.savepoint()?;
+        let r = accept_one(&sp, &job.report, signer, now);
+        match r {
+            Ok(stored) => {
+                sp.commit()?;
+                results.push(Ok(stored));
+            }
+            Err(e) => {
+                drop(sp); // rolls back this report only
+                results.push(Err(e));
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+fn accept_one(tx: &Connection, r: &NewReport, signer: &Signer, now: i64) -> Result<Stored, RpcError> {
+    let existing: Option<(Vec<u8>, Vec<u8>, u32)> = tx
+        .query_row(
+            "SELECT payload_sha256, receipt, revision FROM reports WHERE report_id = ?1",
+            [&r.report_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()
+        .map_err(StoreError::from)?;
+    if let Some((sha, receipt, revision)) = existing {
+        if sha != r.payload_sha256 {
+            return Err(Refusal::Conflict(r.report_id.clone()).into());
+        }
+        let receipt = pb::Receipt::decode(receipt.as_slice())
+            .map_err(|e| StoreError::Corrupt(format!("receipt of {}: {e}", r.report_id)))?;
+        return Ok(Stored { receipt, revision, replayed: true });
+    }
+    let revision: u32 = tx
+        .query_row(
+            "SELECT COALESCE(MAX(revision), 0) + 1 FROM reports WHERE project = ?1 AND period = ?2",
+            [&r.project, &r.period],
+            |row| row.get(0),
+        )
+        .map_err(StoreError::from)?;
+    let body = pb::ReceiptBody {
+        report_id: r.report_id.clone(),
+        payload_sha256: r.payload_sha256.to_vec(),
+        accepted_unix: now,
+        revision,
+        project: r.project.clone(),
+        period: r.period.clone(),
+    };
+    let receipt = sign_receipt(signer, &body);
+    tx.execute(
+        "INSERT INTO reports (report_id, project, period, revision, payload_sha256, envelope, key_id,
+                              definition_id, definition_version, accepted_unix, receipt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            r.report_id,
+            r.project,
+            r.period,
+            revision,
+            r.payload_sha256.as_slice(),
+            r.envelope.encode_to_vec(),
+            r.envelope.key_id,
+            r.definition_id,
+            r.definition_version,
+            now,
+            receipt.encode_to_vec(),
+        ],
+    )
+    .map_err(StoreError::from)?;
+    let row = tx.last_insert_rowid();
+    let mut st = tx
+        .prepare_cached("INSERT INTO report_tables (report, table_id, cell_values, contributors) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(StoreError::from)?;
+    for t in &r.tables {
+        let values = serde_json::to_string(&t.values).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let contributors = t
+            .contributors
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        st.execute(params![row, t.id, values, contributors]).map_err(StoreError::from)?;
+    }
+    Ok(Stored { receipt, revision, replayed: false })
+}

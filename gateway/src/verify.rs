@@ -1,0 +1,241 @@
+//! Verification of a submitted report, cheapest check first: size, envelope,
+//! key, signature over the exact bytes, decoding, definition, tables,
+//! protection, project, period. Pure: the caller looks the key up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use prikk_privacy::{Definition, Measure, Policy, PublishedTable, TableShape, audit, unprotected_small_cells};
+use prikk_proto::{SignError, pb};
+
+use crate::error::Refusal;
+use crate::period::{Period, PeriodKind};
+use crate::store::{NewReport, NormalTable, RegisteredKey};
+
+/// Longest report id accepted.
+const MAX_ID_LEN: usize = 128;
+/// Largest cell value accepted; keeps every sum far from overflow.
+pub const MAX_VALUE: i64 = 1_000_000_000_000;
+
+/// The checks a report must pass, with the gateway's settings.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    definition: Arc<Definition>,
+    min_count: u32,
+    periods: Vec<PeriodKind>,
+    max_report_bytes: usize,
+}
+
+impl Verifier {
+    /// A verifier for one collected definition.
+    pub fn new(definition: Arc<Definition>, min_count: u32, periods: Vec<PeriodKind>, max_report_bytes: usize) -> Self {
+        Self { definition, min_count, periods, max_report_bytes }
+    }
+
+    /// The collected definition.
+    pub fn definition(&self) -> &Arc<Definition> {
+        &self.definition
+    }
+
+    /// Size and envelope checks, before any key lookup.
+    pub fn check_envelope(&self, env: &pb::SignedReport) -> Result<(), Refusal> {
+        if env.report.len() > self.max_report_bytes {
+            return Err(Refusal::TooLarge { size: env.report.len(), limit: self.max_report_bytes });
+        }
+        if env.key_id.is_empty() {
+            return Err(Refusal::Envelope("key_id is missing"));
+        }
+        if env.key_id.len() != 16 || !env.key_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Refusal::Envelope("key_id must be 16 hex digits"));
+        }
+        if env.signature.len() != 64 {
+            return Err(Refusal::Envelope("an Ed25519 signature is 64 bytes"));
+        }
+        if env.report.is_empty() {
+            return Err(Refusal::Envelope("report payload is empty"));
+        }
+        Ok(())
+    }
+
+    /// Everything after the key lookup. `key` is the registered key the
+    /// envelope names, if any.
+    pub fn verify(&self, env: &pb::SignedReport, key: Option<&RegisteredKey>) -> Result<NewReport, Refusal> {
+        self.check_envelope(env)?;
+        let key = key.ok_or_else(|| Refusal::UnknownKey(env.key_id.clone()))?;
+        if key.revoked_unix.is_some() {
+            return Err(Refusal::RevokedKey(key.key_id.clone()));
+        }
+        let report = prikk_proto::verify_report(&key.public_key, env).map_err(|e| match e {
+            SignError::Malformed(_) => Refusal::MalformedReport,
+            _ => Refusal::BadSignature,
+        })?;
+        if report.report_id.is_empty() || report.report_id.len() > MAX_ID_LEN || report.project.is_empty() {
+            return Err(Refusal::MalformedReport);
+        }
+        if report.definition_id != self.definition.id || report.definition_version != self.definition.version {
+            return Err(Refusal::UnknownDefinition {
+                id: report.definition_id.chars().take(MAX_ID_LEN).collect(),
+                version: report.definition_version,
+            });
+        }
+        let (tables, published) = self.check_tables(&report)?;
+        self.check_protection(&report, &tables, &published)?;
+        if report.project != key.project {
+            return Err(Refusal::WrongProject {
+                key_project: key.project.clone(),
+                report_project: report.project.chars().take(MAX_ID_LEN).collect(),
+            });
+        }
+        let period = Period::parse(&report.period).map_err(|e| Refusal::InvalidPeriod(e.to_string()))?;
+        if !self.periods.contains(&period.kind) {
+            return Err(Refusal::PeriodNotCollected(period.to_string()));
+        }
+        Ok(NewReport {
+            payload_sha256: prikk_proto::payload_sha256(&env.report),
+            report_id: report.report_id,
+            project: report.project,
+            period: period.to_string(),
+            envelope: env.clone(),
+            definition_id: report.definition_id,
+            definition_version: report.definition_version,
+            tables,
+        })
+    }
+
+    /// Every table of the definition exactly once, with its dimensions, and
+    /// every cell exactly once with a valid value.
+    fn check_tables(&self, report: &pb::Report) -> Result<(Vec<NormalTable>, Vec<PublishedTable>), Refusal> {
+        let specs: HashMap<&str, &Arc<TableShape>> =
+            self.definition.tables.iter().map(|t| (t.shape.id.as_str(), &t.shape)).collect();
+        let mut seen: HashMap<&str, ()> = HashMap::new();
+        let mut normal = Vec::with_capacity(report.tables.len());
+        let mut published = Vec::with_capacity(report.tables.len());
+        for t in &report.tables {
+            let shape = specs.get(t.id.as_str()).ok_or_else(|| Refusal::Tables(format!("unknown table `{}`", clip(&t.id))))?;
+            if seen.insert(t.id.as_str(), ()).is_some() {
+                return Err(Refusal::Tables(format!("table `{}` appears twice", t.id)));
+            }
+            let dims: Vec<&str> = shape.dimensions.iter().map(|d| d.id.as_str()).collect();
+            if t.dimensions.iter().map(String::as_str).ne(dims.iter().copied()) {
+                return Err(Refusal::Tables(format!("table `{}`: dimensions must be {:?}", t.id, dims)));
+            }
+            let is_sum = matches!(shape.measure, Measure::Sum(_));
+            let mut values: Vec<Option<Option<i64>>> = vec![None; shape.len()];
+            let mut contributors: Vec<Option<i64>> = vec![None; shape.len()];
+            for c in &t.cells {
+                let idx = shape
+                    .cell_by_codes(&c.key)
+                    .ok_or_else(|| Refusal::Tables(format!("table `{}`: unknown cell key", t.id)))?;
+                if values[idx].is_some() {
+                    return Err(Refusal::Tables(format!("table `{}`: cell {:?} appears twice", t.id, shape.key_codes(idx))));
+                }
+                let v = match &c.value {
+                    Some(pb::cell::Value::Count(n)) if (0..=MAX_VALUE).contains(n) => Some(*n),
+                    Some(pb::cell::Value::Count(_)) => {
+                        return Err(Refusal::Tables(format!("table `{}`: value out of range 0..={MAX_VALUE}", t.id)));
+                    }
+                    Some(pb::cell::Value::Suppressed(_)) => None,
+                    None => return Err(Refusal::Tables(format!("table `{}`: cell without a value", t.id))),
+                };
+                match (c.contributors, is_sum, v) {
+                    (None, false, _) | (None, true, None) => {}
+                    (Some(_), false, _) => {
+                        return Err(Refusal::Tables(format!("table `{}`: contributors on a count table", t.id)));
+                    }
+                    (Some(_), true, None) => {
+                        return Err(Refusal::Tables(format!("table `{}`: contributors on a suppressed cell", t.id)));
+                    }
+                    (None, true, Some(_)) => {
+                        return Err(Refusal::Tables(format!("table `{}`: published sum without contributors", t.id)));
+                    }
+                    (Some(n), true, Some(_)) if !(0..=MAX_VALUE).contains(&n) => {
+                        return Err(Refusal::Tables(format!("table `{}`: contributors out of range", t.id)));
+                    }
+                    (Some(n), true, Some(_)) => contributors[idx] = Some(n),
+                }
+                values[idx] = Some(v);
+            }
+            let cells: Vec<Option<i64>> = match values.into_iter().collect::<Option<Vec<_>>>() {
+                Some(v) => v,
+                None => return Err(Refusal::Tables(format!("table `{}`: cells are missing", t.id))),
+            };
+            for r in shape.relations() {
+                let parts: Option<i64> = r.parts.iter().map(|&p| cells[p]).sum(); // bounded by MAX_VALUE
+                if let (Some(total), Some(sum)) = (cells[r.total], parts)
+                    && total != sum
+                {
+                    return Err(Refusal::Tables(format!(
+                        "table `{}`: cell {:?} is not the sum of its parts",
+                        t.id,
+                        shape.key_codes(r.total)
+                    )));
+                }
+            }
+            normal.push(NormalTable {
+                id: t.id.clone(),
+                values: cells.clone(),
+                contributors: is_sum.then_some(contributors),
+            });
+            published.push(PublishedTable { shape: (*shape).clone(), cells });
+        }
+        if let Some(missing) = self.definition.tables.iter().find(|t| !seen.contains_key(t.shape.id.as_str())) {
+            return Err(Refusal::Tables(format!("table `{}` is missing", missing.shape.id)));
+        }
+        Ok((normal, published))
+    }
+
+    /// The policy is at least the gateway's minimum, no published cell is
+    /// small, and the disclosure audit passes.
+    fn check_protection(
+        &self,
+        report: &pb::Report,
+        tables: &[NormalTable],
+        published: &[PublishedTable],
+    ) -> Result<(), Refusal> {
+        let summary = report.policy.as_ref().ok_or_else(|| Refusal::WeakPolicy("no policy summary".into()))?;
+        if summary.method != "suppression" {
+            return Err(Refusal::WeakPolicy(format!("method `{}` is not accepted", clip(&summary.method))));
+        }
+        if summary.min_count < self.min_count {
+            return Err(Refusal::WeakPolicy(format!(
+                "min_count {} is below the required {}",
+                summary.min_count, self.min_count
+            )));
+        }
+        let policy = Policy {
+            min_count: summary.min_count,
+            protect_zeros: summary.protect_zeros,
+            min_interval_width: summary.min_interval_width.max(1),
+            singletons: true,
+        };
+        if let Some((table, key, _)) = unprotected_small_cells(published, &policy).into_iter().next() {
+            return Err(Refusal::Unprotected(format!("table `{table}` publishes a small count at {key:?}")));
+        }
+        for (t, p) in tables.iter().zip(published) {
+            if let Some(contributors) = &t.contributors {
+                for (i, c) in contributors.iter().enumerate() {
+                    if let Some(n) = *c
+                        && policy.is_primary(1, n, true)
+                    {
+                        return Err(Refusal::Unprotected(format!(
+                            "table `{}` publishes a sum of fewer than {} people at {:?}",
+                            t.id,
+                            policy.min_count,
+                            p.shape.key_codes(i)
+                        )));
+                    }
+                }
+            }
+        }
+        let report = audit(published, &policy, None, true);
+        if !report.passed {
+            let why = report.failures.first().cloned().unwrap_or_else(|| "the disclosure audit did not pass".into());
+            return Err(Refusal::Unprotected(why));
+        }
+        Ok(())
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(MAX_ID_LEN).collect()
+}
