@@ -1,13 +1,658 @@
-//! Exact elimination engine (being written).
-use crate::audit::{AuditReport, PublishedTable};
-use crate::protect::{Policy, ProtectError, Protected};
-use crate::table::Table;
+//! The exact elimination engine behind suppression and the audit.
+//!
+//! Every cell of every table is a sum of the table's inner cells (the leaf
+//! combinations), so a cell is a sparse 0/1 vector over all tables' inner
+//! cells. Cells that stand for the same quantity in two tables give a link:
+//! the difference of their vectors is known to be zero. An attacker who sees
+//! the published cells knows the projection of the inner cells onto the span
+//! of the published vectors and the links; a suppressed cell is derivable
+//! exactly when its vector lies in that span.
+//!
+//! Arithmetic is exact: fraction-free elimination on 128-bit integers with
+//! gcd normalisation; an overflow is an error, never a silent wrap.
 
-/// Protects a report's tables.
-pub fn protect(_tables: &[Table], _policy: &Policy) -> Result<Protected, ProtectError> {
-    Err(ProtectError::Unsafe("engine not built yet".into()))
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use crate::audit::{AuditReport, CellInterval, PublishedTable};
+use crate::protect::{Policy, ProtectError, Protected};
+use crate::table::{Measure, Table, TableShape};
+
+type Coef = i128;
+
+/// A sparse vector sorted by column, normalised so that its entries have gcd 1
+/// and its first entry is positive (so parallel vectors compare equal).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub(crate) struct SVec(Vec<(u32, Coef)>);
+
+fn gcd(mut a: Coef, mut b: Coef) -> Coef {
+    a = a.abs();
+    b = b.abs();
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
-pub(crate) fn audit_published(_t: &[PublishedTable], _p: &Policy, _e: Option<&[Table]>, _i: bool) -> AuditReport {
-    AuditReport::default()
+impl SVec {
+    fn ones(cols: impl IntoIterator<Item = u32>) -> Self {
+        let mut v: Vec<(u32, Coef)> = cols.into_iter().map(|c| (c, 1)).collect();
+        v.sort_unstable_by_key(|e| e.0);
+        v.dedup_by_key(|e| e.0);
+        SVec(v)
+    }
+
+    fn is_zero(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn get(&self, col: u32) -> Coef {
+        self.0.binary_search_by_key(&col, |e| e.0).map_or(0, |i| self.0[i].1)
+    }
+
+    fn normalize(&mut self) {
+        let Some(&(_, first)) = self.0.first() else { return };
+        let g = self.0.iter().fold(0, |g, &(_, c)| gcd(g, c));
+        let g = if first < 0 { -g } else { g };
+        if g != 1 {
+            for e in &mut self.0 {
+                e.1 /= g;
+            }
+        }
+    }
+
+    /// `a * self - b * other`, normalised.
+    fn combine(&self, a: Coef, other: &SVec, b: Coef) -> Result<SVec, ProtectError> {
+        let (x, y) = (&self.0, &other.0);
+        let mut out = Vec::with_capacity(x.len() + y.len());
+        let (mut i, mut j) = (0, 0);
+        let mul = |c: Coef, k: Coef| c.checked_mul(k).ok_or(ProtectError::Overflow);
+        while i < x.len() || j < y.len() {
+            let (col, v) = if j >= y.len() || (i < x.len() && x[i].0 < y[j].0) {
+                i += 1;
+                (x[i - 1].0, mul(x[i - 1].1, a)?)
+            } else if i >= x.len() || y[j].0 < x[i].0 {
+                j += 1;
+                (y[j - 1].0, -mul(y[j - 1].1, b)?)
+            } else {
+                i += 1;
+                j += 1;
+                let v = mul(x[i - 1].1, a)?
+                    .checked_sub(mul(y[j - 1].1, b)?)
+                    .ok_or(ProtectError::Overflow)?;
+                (x[i - 1].0, v)
+            };
+            if v != 0 {
+                out.push((col, v));
+            }
+        }
+        let mut s = SVec(out);
+        s.normalize();
+        Ok(s)
+    }
+}
+
+/// Basis of the known span, each vector reduced against all earlier ones at
+/// insertion, so every nonzero combination is nonzero at some pivot and a
+/// reduced vector is zero exactly when it lies in the span.
+#[derive(Default)]
+struct Basis {
+    vecs: Vec<SVec>,
+    pivots: Vec<u32>,
+    pivot_of: HashMap<u32, usize>,
+}
+
+impl Basis {
+    fn reduce(&self, v: &SVec) -> Result<SVec, ProtectError> {
+        let mut v = v.clone();
+        let mut heap = BinaryHeap::new();
+        let mut queued = BTreeSet::new();
+        for &(c, _) in &v.0 {
+            if let Some(&i) = self.pivot_of.get(&c) {
+                if queued.insert(i) {
+                    heap.push(Reverse(i));
+                }
+            }
+        }
+        while let Some(Reverse(i)) = heap.pop() {
+            let col = self.pivots[i];
+            let vc = v.get(col);
+            if vc == 0 {
+                continue;
+            }
+            let b = &self.vecs[i];
+            let bc = b.get(col);
+            let g = gcd(bc, vc);
+            v = v.combine(bc / g, b, vc / g)?;
+            for &(c, _) in &b.0 {
+                if let Some(&k) = self.pivot_of.get(&c) {
+                    if k > i && queued.insert(k) {
+                        heap.push(Reverse(k));
+                    }
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    /// Inserts a vector already reduced against the basis; returns its pivot.
+    fn insert(&mut self, r: SVec) -> u32 {
+        let col = r.0[0].0;
+        self.pivot_of.insert(col, self.vecs.len());
+        self.pivots.push(col);
+        self.vecs.push(r);
+        col
+    }
+}
+
+/// One quantity: every cell, in any table, that counts the same people.
+#[derive(Debug, Clone)]
+pub(crate) struct Quantity {
+    pub(crate) cells: Vec<(usize, usize)>,
+    pub(crate) is_sum: bool,
+}
+
+/// All tables of a report as one system of quantities and relations.
+pub(crate) struct System {
+    pub(crate) shapes: Vec<Arc<TableShape>>,
+    pub(crate) quantities: Vec<Quantity>,
+    /// Per table, per cell: quantity index.
+    pub(crate) cell_q: Vec<Vec<usize>>,
+    /// Relations in quantity indices: (total, parts), deduplicated.
+    pub(crate) relations: Vec<(usize, Vec<usize>)>,
+    offsets: Vec<u32>,
+}
+
+impl System {
+    pub(crate) fn new(shapes: Vec<Arc<TableShape>>) -> Self {
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut quantities: Vec<Quantity> = Vec::new();
+        let mut cell_q = Vec::with_capacity(shapes.len());
+        let mut offsets = Vec::with_capacity(shapes.len());
+        let mut offset = 0u32;
+        for (t, s) in shapes.iter().enumerate() {
+            offsets.push(offset);
+            offset += s.len() as u32;
+            let mut qs = Vec::with_capacity(s.len());
+            for c in 0..s.len() {
+                let name = s.quantity(c);
+                let q = *index.entry(name).or_insert_with(|| {
+                    quantities.push(Quantity { cells: vec![], is_sum: s.measure != Measure::Count });
+                    quantities.len() - 1
+                });
+                quantities[q].cells.push((t, c));
+                qs.push(q);
+            }
+            cell_q.push(qs);
+        }
+        let mut seen = BTreeSet::new();
+        let mut relations = Vec::new();
+        for (t, s) in shapes.iter().enumerate() {
+            for r in s.relations() {
+                let total = cell_q[t][r.total];
+                let mut parts: Vec<usize> = r.parts.iter().map(|&p| cell_q[t][p]).collect();
+                parts.sort_unstable();
+                if parts == [total] {
+                    continue;
+                }
+                if seen.insert((total, parts.clone())) {
+                    relations.push((total, parts));
+                }
+            }
+        }
+        System { shapes, quantities, cell_q, relations, offsets }
+    }
+
+    fn cell_vector(&self, t: usize, c: usize) -> SVec {
+        let off = self.offsets[t];
+        SVec::ones(self.shapes[t].inner_cells_under(c).into_iter().map(|i| off + i as u32))
+    }
+
+    fn vector(&self, q: usize) -> SVec {
+        let (t, c) = self.quantities[q].cells[0];
+        self.cell_vector(t, c)
+    }
+
+    /// Links: for a quantity in several tables, its vectors differ by zero.
+    fn links(&self) -> Result<Vec<SVec>, ProtectError> {
+        let mut out = Vec::new();
+        for q in &self.quantities {
+            let Some(&(t0, c0)) = q.cells.first() else { continue };
+            let first = self.cell_vector(t0, c0);
+            for &(t, c) in &q.cells[1..] {
+                let d = first.combine(1, &self.cell_vector(t, c), 1)?;
+                if !d.is_zero() {
+                    out.push(d);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn describe(&self, q: usize) -> (String, Vec<String>) {
+        let (t, c) = self.quantities[q].cells[0];
+        let s = &self.shapes[t];
+        (s.id.clone(), s.key_codes(c).iter().map(|x| x.to_string()).collect())
+    }
+
+    fn label(&self, q: usize) -> String {
+        let (t, k) = self.describe(q);
+        format!("{t}[{}]", k.join(", "))
+    }
+
+    /// Whether the one person of singleton `s` is inside cell `q` (so a
+    /// derived `q` of 1 is that same person, not somebody else).
+    fn holds_singleton(&self, q: usize, s: usize, exact: &[Table]) -> bool {
+        for &(tq, cq) in &self.quantities[q].cells {
+            for &(ts, cs) in &self.quantities[s].cells {
+                if tq != ts {
+                    continue;
+                }
+                let shape = &self.shapes[ts];
+                let member = shape.inner_cells_under(cs).into_iter().find(|&i| exact[ts].values[i] > 0);
+                if let Some(i) = member {
+                    return shape.inner_cells_under(cq).contains(&i);
+                }
+            }
+        }
+        false
+    }
+
+    /// Quantities sharing a relation with `q`.
+    fn neighbours(&self) -> Vec<Vec<usize>> {
+        let mut n: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); self.quantities.len()];
+        for (total, parts) in &self.relations {
+            let all: Vec<usize> = std::iter::once(*total).chain(parts.iter().copied()).collect();
+            for &a in &all {
+                for &b in &all {
+                    if a != b {
+                        n[a].insert(b);
+                    }
+                }
+            }
+        }
+        n.into_iter().map(|s| s.into_iter().collect()).collect()
+    }
+}
+
+/// Tracks the reduced vectors of the protected quantities while candidates
+/// are published one by one.
+struct Guard {
+    basis: Basis,
+    protected: Vec<usize>,
+    reduced: Vec<SVec>,
+    by_col: HashMap<u32, Vec<usize>>,
+    by_vec: HashMap<SVec, Vec<usize>>,
+}
+
+impl Guard {
+    fn new(basis: Basis, sys: &System, protected: Vec<usize>) -> Result<Self, ProtectError> {
+        let mut g = Guard { basis, protected: vec![], reduced: vec![], by_col: HashMap::new(), by_vec: HashMap::new() };
+        for q in protected {
+            let r = g.basis.reduce(&sys.vector(q))?;
+            let i = g.reduced.len();
+            g.index(i, &r);
+            g.reduced.push(r);
+            g.protected.push(q);
+        }
+        Ok(g)
+    }
+
+    fn index(&mut self, i: usize, r: &SVec) {
+        for &(c, _) in &r.0 {
+            self.by_col.entry(c).or_default().push(i);
+        }
+        self.by_vec.entry(r.clone()).or_default().push(i);
+    }
+
+    /// A protected quantity that publishing `r` (reduced, nonzero) would expose.
+    fn exposed_by(&self, r: &SVec) -> Option<usize> {
+        self.by_vec.get(r)?.iter().copied().find(|&i| self.reduced[i] == *r).map(|i| self.protected[i])
+    }
+
+    fn publish(&mut self, r: SVec) -> Result<(), ProtectError> {
+        let b = r.clone();
+        let col = self.basis.insert(r);
+        let bc = b.get(col);
+        let touched: Vec<usize> = self.by_col.get(&col).cloned().unwrap_or_default();
+        let mut done = BTreeSet::new();
+        for i in touched {
+            if !done.insert(i) {
+                continue;
+            }
+            let v = self.reduced[i].get(col);
+            if v == 0 {
+                continue;
+            }
+            let g = gcd(bc, v);
+            let nr = self.reduced[i].combine(bc / g, &b, v / g)?;
+            if let Some(list) = self.by_vec.get_mut(&self.reduced[i]) {
+                list.retain(|&k| k != i);
+            }
+            self.index(i, &nr);
+            self.reduced[i] = nr;
+        }
+        Ok(())
+    }
+}
+
+/// Exact values per quantity, checked to agree across tables.
+fn quantity_values(sys: &System, tables: &[Table]) -> Result<(Vec<i64>, Vec<i64>), ProtectError> {
+    let mut values = vec![0; sys.quantities.len()];
+    let mut contributors = vec![0; sys.quantities.len()];
+    for (q, quantity) in sys.quantities.iter().enumerate() {
+        let (t0, c0) = quantity.cells[0];
+        values[q] = tables[t0].values[c0];
+        contributors[q] = tables[t0].contributors[c0];
+        for &(t, c) in &quantity.cells[1..] {
+            if tables[t].values[c] != values[q] || tables[t].contributors[c] != contributors[q] {
+                return Err(ProtectError::Inconsistent {
+                    quantity: sys.label(q),
+                    first: sys.shapes[t0].id.clone(),
+                    second: sys.shapes[t].id.clone(),
+                });
+            }
+        }
+    }
+    Ok((values, contributors))
+}
+
+/// Protects all tables of a report with one suppression pattern.
+pub fn protect(tables: &[Table], policy: &Policy) -> Result<Protected, ProtectError> {
+    for t in tables {
+        if !t.margins_add_up() {
+            return Err(ProtectError::Margins(t.shape.id.clone()));
+        }
+    }
+    let sys = System::new(tables.iter().map(|t| t.shape.clone()).collect());
+    let (values, contributors) = quantity_values(&sys, tables)?;
+    let n = sys.quantities.len();
+    let weight: Vec<i64> =
+        (0..n).map(|q| if sys.quantities[q].is_sum { contributors[q] } else { values[q] }).collect();
+    let primary: Vec<bool> =
+        (0..n).map(|q| policy.is_primary(values[q], contributors[q], sys.quantities[q].is_sum)).collect();
+    let zero_published: Vec<bool> = (0..n).map(|q| weight[q] == 0 && !policy.protect_zeros).collect();
+    let neighbours = sys.neighbours();
+    let mut forced: BTreeSet<usize> = BTreeSet::new();
+    let mut rounds = 0;
+    loop {
+        let suppressed = greedy(&sys, &weight, &primary, &zero_published, &forced)?;
+        let published = published_view(&sys, tables, &suppressed);
+        let report = audit_system(&sys, &published, policy, Some(tables), true)?;
+        let failing = report.1;
+        if report.0.passed {
+            return Ok(finish(tables, &sys, suppressed, &primary, report.0));
+        }
+        rounds += 1;
+        // Every exposed cell gets one more complementary suppression next to
+        // it: the smallest published neighbour that is not a published zero.
+        let mut added = false;
+        for q in failing {
+            let pick = neighbours[q]
+                .iter()
+                .copied()
+                .filter(|&c| !suppressed[c] && !zero_published[c] && !forced.contains(&c))
+                .min_by_key(|&c| (weight[c], std::cmp::Reverse(c)));
+            if let Some(c) = pick {
+                added |= forced.insert(c);
+            }
+        }
+        if !added || rounds > 200 {
+            return Err(ProtectError::Unsafe(report.0.failures.join("; ")));
+        }
+    }
+}
+
+fn finish(tables: &[Table], sys: &System, suppressed: Vec<bool>, primary: &[bool], audit: AuditReport) -> Protected {
+    let per_table = |flags: &[bool]| -> Vec<Vec<bool>> {
+        sys.cell_q.iter().map(|qs| qs.iter().map(|&q| flags[q]).collect()).collect()
+    };
+    let primary_count = primary.iter().filter(|&&p| p).count();
+    let secondary_count = suppressed.iter().zip(primary).filter(|&(&s, &p)| s && !p).count();
+    Protected {
+        tables: tables.to_vec(),
+        suppressed: per_table(&suppressed),
+        primary: per_table(primary),
+        primary_count,
+        secondary_count,
+        audit,
+    }
+}
+
+fn published_view(sys: &System, tables: &[Table], suppressed: &[bool]) -> Vec<PublishedTable> {
+    tables
+        .iter()
+        .enumerate()
+        .map(|(t, table)| PublishedTable {
+            shape: table.shape.clone(),
+            cells: table
+                .values
+                .iter()
+                .enumerate()
+                .map(|(c, &v)| (!suppressed[sys.cell_q[t][c]]).then_some(v))
+                .collect(),
+        })
+        .collect()
+}
+
+/// One greedy pass: published zeros first, then candidates largest first; a
+/// candidate is suppressed when publishing it would expose a primary cell.
+fn greedy(
+    sys: &System,
+    weight: &[i64],
+    primary: &[bool],
+    zero_published: &[bool],
+    forced: &BTreeSet<usize>,
+) -> Result<Vec<bool>, ProtectError> {
+    let n = sys.quantities.len();
+    let mut basis = Basis::default();
+    for l in sys.links()? {
+        let r = basis.reduce(&l)?;
+        if !r.is_zero() {
+            basis.insert(r);
+        }
+    }
+    let mut suppressed: Vec<bool> = primary.to_vec();
+    for &q in forced {
+        suppressed[q] = true;
+    }
+    let protected: Vec<usize> = (0..n).filter(|&q| primary[q]).collect();
+    let mut guard = Guard::new(basis, sys, protected)?;
+    let mut order: Vec<usize> = (0..n).filter(|&q| !suppressed[q]).collect();
+    let size: Vec<usize> = (0..n)
+        .map(|q| {
+            let (t, c) = sys.quantities[q].cells[0];
+            sys.shapes[t].inner_cells_under(c).len()
+        })
+        .collect();
+    order.sort_by_key(|&q| (!zero_published[q], Reverse(weight[q]), Reverse(size[q]), q));
+    for q in order {
+        let r = guard.basis.reduce(&sys.vector(q))?;
+        if r.is_zero() {
+            continue;
+        }
+        if !zero_published[q] && guard.exposed_by(&r).is_some() {
+            suppressed[q] = true;
+            continue;
+        }
+        guard.publish(r)?;
+    }
+    Ok(suppressed)
+}
+
+/// Audits published tables (the public entry point).
+pub(crate) fn audit_published(
+    tables: &[PublishedTable],
+    policy: &Policy,
+    exact: Option<&[Table]>,
+    intervals: bool,
+) -> AuditReport {
+    let sys = System::new(tables.iter().map(|t| t.shape.clone()).collect());
+    if let Some(e) = exact {
+        let same = e.len() == tables.len() && e.iter().zip(tables).all(|(a, b)| a.shape == b.shape);
+        if !same {
+            return AuditReport {
+                failures: vec!["exact tables do not match the published tables".into()],
+                ..AuditReport::default()
+            };
+        }
+    }
+    match audit_system(&sys, tables, policy, exact, intervals) {
+        Ok((r, _)) => r,
+        Err(e) => AuditReport { failures: vec![e.to_string()], ..AuditReport::default() },
+    }
+}
+
+/// The audit. Returns the report and the failing quantities.
+fn audit_system(
+    sys: &System,
+    tables: &[PublishedTable],
+    policy: &Policy,
+    exact: Option<&[Table]>,
+    intervals: bool,
+) -> Result<(AuditReport, Vec<usize>), ProtectError> {
+    let n = sys.quantities.len();
+    let mut failures = Vec::new();
+    let mut failing = BTreeSet::new();
+    // Published value per quantity; the same quantity must have one status and value everywhere.
+    let mut value: Vec<Option<i64>> = vec![None; n];
+    for (q, quantity) in sys.quantities.iter().enumerate() {
+        let (t0, c0) = quantity.cells[0];
+        value[q] = tables[t0].cells[c0];
+        for &(t, c) in &quantity.cells[1..] {
+            if tables[t].cells[c] != value[q] {
+                failures.push(format!(
+                    "{} is published differently in tables {} and {}",
+                    sys.label(q),
+                    sys.shapes[t0].id,
+                    sys.shapes[t].id
+                ));
+                failing.insert(q);
+            }
+        }
+    }
+    let suppressed: Vec<usize> = (0..n).filter(|&q| value[q].is_none()).collect();
+    let mut basis = Basis::default();
+    for l in sys.links()? {
+        let r = basis.reduce(&l)?;
+        if !r.is_zero() {
+            basis.insert(r);
+        }
+    }
+    for q in (0..n).filter(|&q| value[q].is_some()) {
+        let r = basis.reduce(&sys.vector(q))?;
+        if !r.is_zero() {
+            basis.insert(r);
+        }
+    }
+    let mut reduced: HashMap<usize, SVec> = HashMap::new();
+    for &q in &suppressed {
+        let r = basis.reduce(&sys.vector(q))?;
+        if r.is_zero() {
+            failures.push(format!("{} can be computed from the published cells", sys.label(q)));
+            failing.insert(q);
+        }
+        reduced.insert(q, r);
+    }
+    // Singletons: the member of a suppressed 1 knows it and may subtract it.
+    if let (Some(exact), true) = (exact, policy.singletons) {
+        let (values, _) = quantity_values(sys, exact)?;
+        let mut by_vec: HashMap<&SVec, Vec<usize>> = HashMap::new();
+        for &q in &suppressed {
+            by_vec.entry(&reduced[&q]).or_default().push(q);
+        }
+        for &s in &suppressed {
+            if sys.quantities[s].is_sum || values[s] != 1 || reduced[&s].is_zero() {
+                continue;
+            }
+            for &q in by_vec.get(&reduced[&s]).into_iter().flatten() {
+                // A cell of 1 nested with the singleton's own cell is that same person.
+                if q == s || (values[q] == 1 && sys.holds_singleton(q, s, exact)) {
+                    continue;
+                }
+                if failing.insert(q) {
+                    failures.push(format!(
+                        "{} can be computed by the one person in {}",
+                        sys.label(q),
+                        sys.label(s)
+                    ));
+                }
+            }
+        }
+    }
+    let mut report = AuditReport {
+        passed: false,
+        suppressed_quantities: suppressed.len(),
+        intervals: vec![],
+        failures: vec![],
+        narrowest_width: None,
+        intervals_computed: intervals,
+    };
+    if intervals && !suppressed.is_empty() {
+        let found = crate::interval::intervals(sys, &value, policy)?;
+        let truth = exact.map(|e| quantity_values(sys, e)).transpose()?;
+        for (q, lower, upper) in found {
+            let (table, key) = sys.describe(q);
+            let exact_cell = upper == Some(lower);
+            if let (Some((vals, _)), Some(u)) = (&truth, upper) {
+                debug_assert!(vals[q] >= lower && vals[q] <= u, "interval misses the true value");
+            }
+            if let Some(u) = upper {
+                let w = u - lower;
+                report.narrowest_width = Some(report.narrowest_width.map_or(w, |m: i64| m.min(w)));
+                if w < i64::from(policy.min_interval_width) && failing.insert(q) {
+                    failures.push(if exact_cell {
+                        format!("{} is pinned to {lower} by whole-number bounds", sys.label(q))
+                    } else {
+                        format!("{} is pinned to [{lower}, {u}], narrower than the policy allows", sys.label(q))
+                    });
+                }
+            }
+            report.intervals.push(CellInterval { table, key, lower, upper, exact: exact_cell });
+        }
+    }
+    report.passed = failures.is_empty();
+    report.failures = failures;
+    Ok((report, failing.into_iter().collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::Dimension;
+
+    #[test]
+    fn combine_and_normalize() {
+        let a = SVec(vec![(0, 2), (3, 4)]);
+        let b = SVec(vec![(0, 1), (1, 1)]);
+        let c = a.combine(1, &b, 2).unwrap();
+        assert_eq!(c, SVec(vec![(1, -1), (3, 2)]).combine(-1, &SVec::default(), 0).unwrap());
+        let mut n = SVec(vec![(2, -6), (5, 9)]);
+        n.normalize();
+        assert_eq!(n, SVec(vec![(2, 2), (5, -3)]));
+    }
+
+    #[test]
+    fn basis_detects_span() {
+        let mut b = Basis::default();
+        for v in [SVec::ones([0, 1]), SVec::ones([1, 2])] {
+            let r = b.reduce(&v).unwrap();
+            b.insert(r);
+        }
+        assert!(b.reduce(&SVec(vec![(0, 1), (2, -1)])).unwrap().is_zero());
+        assert!(!b.reduce(&SVec::ones([0, 2])).unwrap().is_zero());
+    }
+
+    #[test]
+    fn linked_quantities_are_one() {
+        let g = Arc::new(Dimension::flat("gender", &["female", "male"]));
+        let s = Arc::new(Dimension::hierarchy("status", &[("a", "total"), ("b", "total")]));
+        let t1 = Arc::new(TableShape::new("s".into(), vec![s, g.clone()], Measure::Count, "total".into()));
+        let t2 = Arc::new(TableShape::new("c".into(), vec![g], Measure::Count, "a".into()));
+        let sys = System::new(vec![t1, t2]);
+        // 9 cells in s, 3 in c; the 3 cells of c are the `a` row of s.
+        assert_eq!(sys.quantities.len(), 9);
+        assert_eq!(sys.links().unwrap().len(), 3);
+    }
 }

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod definition;
 mod gauss;
+mod interval;
 pub mod protect;
 pub mod table;
 

@@ -290,10 +290,14 @@ impl Table {
         Self { shape, values: vec![0; n], contributors: vec![0; n] }
     }
 
-    /// Adds `value` (with one contributor when `value != 0`, or always for
-    /// counts) to an inner cell and to every margin above it.
+    /// Adds to an inner cell and every margin above it: `value` people to a
+    /// count table, or one person's `value` to a sum table (a contributor when
+    /// `value != 0`).
     pub fn add_inner(&mut self, key: &[usize], value: i64) {
-        let contributes = i64::from(value != 0 || self.shape.measure == Measure::Count);
+        let contributes = match self.shape.measure {
+            Measure::Count => value,
+            Measure::Sum(_) => i64::from(value != 0),
+        };
         // Walk every combination of ancestors (including self) per dimension.
         let mut acc = vec![0usize];
         for (di, d) in self.shape.dimensions.iter().enumerate() {
