@@ -207,6 +207,7 @@ impl Verifier {
             protect_zeros: summary.protect_zeros,
             min_interval_width: summary.min_interval_width.max(1),
             singletons: true,
+            ..Policy::default()
         };
         if let Some((table, key, _)) = unprotected_small_cells(published, &policy).into_iter().next() {
             return Err(Refusal::Unprotected(format!("table `{table}` publishes a small count at {key:?}")));
