@@ -4,6 +4,12 @@
 //! signs the report and delivers it through a durable outbox.
 #![forbid(unsafe_code)]
 
+pub mod auditlog;
 pub mod cli;
+pub mod config;
+pub mod deliver;
 pub mod exit;
+pub mod keys;
 pub mod logging;
+pub mod outbox;
+pub mod tls;
