@@ -8,7 +8,9 @@
 //! made with loss ε (or ρ) changes the probability of any output by at most a
 //! factor e^ε (or, for ρ, keeps every Rényi divergence of order α at most
 //! ρ·α) between two such datasets. The guarantee is per project and per
-//! report; the [`Ledger`] adds the losses of all releases of a year.
+//! report; the [`Ledger`] adds the losses of all releases of a year. A person
+//! who appears in the exports of several projects is protected separately by
+//! each project's budget; the losses add up.
 //!
 //! # Sensitivity, from the report definition
 //!
@@ -31,8 +33,9 @@
 //! The per-report loss is split equally over the releases of the report (one
 //! per count table, two per sum table). Each release adds discrete Laplace
 //! noise of scale ℓ1/ε' (ε'-DP) or discrete Gaussian noise with σ² = ℓ2²/(2ρ')
-//! (ρ'-zCDP; Rényi divergences add over independent coordinates, so integer
-//! shifts give exactly ℓ2²/(2σ²)). Sequential composition makes the report
+//! (ρ'-zCDP: for an integer shift Δ the discrete Gaussian's Rényi divergence
+//! of order α is at most αΔ²/(2σ²), and divergences add over independent
+//! coordinates, giving ρ' = ℓ2²/(2σ²)). Sequential composition makes the report
 //! ε- or ρ-private. Only inner cells are noised; every margin is then the sum
 //! of noisy inner cells, so margins add up and are free (post-processing).
 //! Noisy counts are signed; nothing is clamped before summing.

@@ -210,6 +210,7 @@ impl DiscreteGaussian {
             Rational::integer(t),
             MAX_SCALE,
         )?;
+        let laplace = DiscreteLaplace::new(Rational::integer(t))?;
         let (n, d, t) = (
             u128::from(sigma2.numer()),
             u128::from(sigma2.denom()),
@@ -227,7 +228,6 @@ impl DiscreteGaussian {
             .and_then(|x| x.checked_mul(t))
             .and_then(|x| x.checked_mul(t))
             .ok_or_else(too_large)?;
-        let laplace = DiscreteLaplace::new(Rational::integer(t as u64))?;
         Ok(Self {
             sigma2,
             laplace,
