@@ -49,6 +49,8 @@ pub enum AttemptError {
 }
 
 /// Whether a gRPC status means "this report is bad" rather than "try later".
+/// `OutOfRange` is the gateway's answer for a period it does not collect.
+/// `NotFound` (key not registered yet) is retried: registration may follow.
 pub fn is_rejection(code: Code) -> bool {
     matches!(
         code,
@@ -57,6 +59,7 @@ pub fn is_rejection(code: Code) -> bool {
             | Code::Unauthenticated
             | Code::FailedPrecondition
             | Code::AlreadyExists
+            | Code::OutOfRange
     )
 }
 
