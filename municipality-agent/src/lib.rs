@@ -6,6 +6,12 @@
 
 pub mod auditlog;
 pub mod cli;
+pub mod aggregate;
+pub mod ingest;
+pub mod period;
+pub mod render;
+pub mod report;
+pub mod sample;
 pub mod config;
 pub mod deliver;
 pub mod exit;

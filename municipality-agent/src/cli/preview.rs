@@ -1,10 +1,108 @@
-//! `preview` subcommand (not yet built).
+//! `preview`: show the data protection officer exactly what would leave.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use prikk_privacy::definition::Definition;
+use prikk_privacy::protect::Policy;
+
+use crate::exit::{self, CodedError};
+use crate::period::Period;
+use crate::render;
+use crate::report::{ReportError, prepare};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned grids, one per table.
+    Text,
+    /// One JSON object with a `tables` array.
+    Json,
+    /// One self-contained printable HTML page.
+    Html,
+}
 
 /// Arguments.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The case system's participant export (CSV).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Reporting period: YYYY, YYYY-H1/H2, YYYY-Q1..Q4 or YYYY-MM.
+    #[arg(long)]
+    pub period: String,
+    /// Project id (selects it in a multi-project file; names it when the file has no `project` column).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Report definition file (default: the embedded definition).
+    #[arg(long)]
+    pub definition: Option<PathBuf>,
+    /// Smallest count published (k); counts of 1..k-1 are suppressed.
+    #[arg(long)]
+    pub min_count: Option<u32>,
+    /// Suppress zero counts too.
+    #[arg(long)]
+    pub protect_zeros: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Loads a definition file, or the embedded one.
+pub fn load_definition(path: Option<&std::path::Path>) -> anyhow::Result<Definition> {
+    match path {
+        None => Ok(Definition::embedded()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+            Ok(Definition::parse(&text, &p.display().to_string())?)
+        }
+    }
+}
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("`preview` is not available in this build")
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    if let Err(e) = Period::parse(&args.period) {
+        return Err(CodedError { code: exit::USAGE, message: format!("--period: {e}") }.into());
+    }
+    let mut policy = Policy::default();
+    if let Some(k) = args.min_count {
+        if k == 0 {
+            return Err(CodedError { code: exit::USAGE, message: "--min-count must be at least 1".into() }.into());
+        }
+        policy.min_count = k;
+    }
+    policy.protect_zeros |= args.protect_zeros;
+    let def = load_definition(args.definition.as_deref())?;
+    let prepared = prepare(&def, &args.input, &args.period, args.project.as_deref(), &policy).map_err(|e| {
+        let code = match e {
+            ReportError::Period(_) => exit::USAGE,
+            _ => exit::INPUT,
+        };
+        CodedError { code, message: e.to_string() }
+    })?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let created = i64::try_from(now).unwrap_or(0);
+    let p = render::preview(&def, &prepared, created);
+    let mut text = match args.format {
+        Format::Text => render::to_text(&p),
+        Format::Json => render::to_json(&p),
+        Format::Html => render::to_html(&p),
+    };
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    match &args.out {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth a message.
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+        }
+    }
+    Ok(exit::OK)
 }

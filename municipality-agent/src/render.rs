@@ -1,0 +1,516 @@
+//! The preview for the data protection officer: exactly what would leave the
+//! municipality, as text, JSON or one self-contained HTML page.
+//!
+//! The tables are rendered from the wire report itself, so what is shown is
+//! what would be signed: a suppressed cell is `:` (Statistics Norway's symbol
+//! for "not shown for confidentiality"), and nothing says whether a
+//! suppression is primary or secondary.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use prikk_privacy::definition::Definition;
+use prikk_proto::pb;
+use serde::Serialize;
+
+use crate::report::Prepared;
+
+/// Rejected-row problems listed in the text and HTML forms; JSON lists all.
+pub const LISTED_REJECTIONS: usize = 1000;
+
+/// The preview document, in the shape of its JSON form.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    /// Content-derived report id.
+    pub report_id: String,
+    /// SHA-256 (hex) of the payload that would be signed at `created_unix`.
+    pub payload_sha256: String,
+    /// The creation time the payload hash is for.
+    pub created_unix: i64,
+    /// Project.
+    pub project: String,
+    /// Period.
+    pub period: String,
+    /// Definition id and version.
+    pub definition: DefinitionRef,
+    /// The protection policy.
+    pub policy: PolicyView,
+    /// The input file and how it was read.
+    pub input: InputView,
+    /// Names of the columns dropped on read.
+    pub dropped_columns: Vec<String>,
+    /// Problems of rejected rows, by line and column; never values.
+    pub rejected_rows: Vec<RejectedView>,
+    /// Suppressed quantities.
+    pub suppression: SuppressionView,
+    /// The disclosure audit.
+    pub audit: AuditView,
+    /// Every table, as it would leave.
+    pub tables: Vec<TableView>,
+}
+
+/// Definition id and version.
+#[derive(Debug, Clone, Serialize)]
+pub struct DefinitionRef {
+    /// Id.
+    pub id: String,
+    /// Version.
+    pub version: u32,
+}
+
+/// The policy in force.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyView {
+    /// Protection method.
+    pub method: String,
+    /// Smallest count published (k).
+    pub min_count: u32,
+    /// Zeros suppressed too.
+    pub protect_zeros: bool,
+    /// Narrowest interval an attacker may compute.
+    pub min_interval_width: u32,
+    /// Singletons treated as known to their member.
+    pub singletons: bool,
+}
+
+/// How the input was read.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputView {
+    /// File.
+    pub file: String,
+    /// Decoding used.
+    pub decoding: String,
+    /// Delimiter.
+    pub delimiter: String,
+    /// Data rows.
+    pub rows_read: usize,
+    /// Rows accepted.
+    pub rows_accepted: usize,
+    /// Rows rejected.
+    pub rows_rejected: usize,
+    /// Rows of other projects, skipped.
+    pub rows_other_projects: usize,
+    /// Allowlisted optional columns missing from the file.
+    pub absent_columns: Vec<String>,
+}
+
+/// One problem of a rejected row.
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectedView {
+    /// Physical line (header = 1).
+    pub line: u64,
+    /// Column, or null for the whole row.
+    pub column: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// Suppression counts (distinct quantities).
+#[derive(Debug, Clone, Serialize)]
+pub struct SuppressionView {
+    /// By the minimum-count rule.
+    pub primary: usize,
+    /// To protect those.
+    pub secondary: usize,
+}
+
+/// The audit's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditView {
+    /// No suppressed cell can be derived.
+    pub passed: bool,
+    /// Narrowest interval width over suppressed cells.
+    pub narrowest_interval: Option<i64>,
+    /// Suppressed quantities examined.
+    pub suppressed_quantities: usize,
+    /// Whether integer intervals were computed.
+    pub intervals_computed: bool,
+    /// Findings.
+    pub failures: Vec<String>,
+}
+
+/// One table as it would leave.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableView {
+    /// Table id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Dimension ids, in order.
+    pub dimensions: Vec<String>,
+    /// `count`, or `sum:<column>`.
+    pub measure: String,
+    /// Every cell, margins included.
+    pub cells: Vec<CellView>,
+}
+
+/// One cell.
+#[derive(Debug, Clone, Serialize)]
+pub struct CellView {
+    /// Dimension id → category code (`total` for margins).
+    pub key: BTreeMap<String, String>,
+    /// Published value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<i64>,
+    /// Present (and true) when the cell is suppressed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<bool>,
+    /// For sum tables: people contributing to a published sum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contributors: Option<i64>,
+}
+
+/// Builds the preview of a prepared report for a creation time.
+pub fn preview(def: &Definition, prepared: &Prepared, created_unix: i64) -> Preview {
+    let report = prepared.report_at(created_unix);
+    let payload_sha256 = hex::encode(prepared.payload_sha256(created_unix));
+    let s = &prepared.summary;
+    let p = &prepared.policy;
+    let a = &prepared.protected.audit;
+    let tables = report
+        .tables
+        .iter()
+        .map(|t| {
+            let spec = def.table(&t.id);
+            TableView {
+                id: t.id.clone(),
+                title: spec.map(|s| s.title.clone()).unwrap_or_default(),
+                dimensions: t.dimensions.clone(),
+                measure: match spec.map(|s| &s.shape.measure) {
+                    Some(prikk_privacy::table::Measure::Sum(c)) => format!("sum:{c}"),
+                    _ => "count".into(),
+                },
+                cells: t.cells.iter().map(|c| cell_view(&t.dimensions, c)).collect(),
+            }
+        })
+        .collect();
+    Preview {
+        report_id: report.report_id.clone(),
+        payload_sha256,
+        created_unix,
+        project: report.project.clone(),
+        period: report.period.clone(),
+        definition: DefinitionRef { id: report.definition_id.clone(), version: report.definition_version },
+        policy: PolicyView {
+            method: "suppression".into(),
+            min_count: p.min_count,
+            protect_zeros: p.protect_zeros,
+            min_interval_width: p.min_interval_width,
+            singletons: p.singletons,
+        },
+        input: InputView {
+            file: s.origin.clone(),
+            decoding: s.decoding.to_string(),
+            delimiter: s.delimiter.to_string(),
+            rows_read: s.rows_read,
+            rows_accepted: s.rows_accepted,
+            rows_rejected: s.rows_rejected,
+            rows_other_projects: s.rows_other_projects,
+            absent_columns: s.absent_columns.clone(),
+        },
+        dropped_columns: s.dropped_columns.clone(),
+        rejected_rows: s
+            .rejections
+            .iter()
+            .map(|r| RejectedView { line: r.line, column: r.column.clone(), reason: r.reason.to_string() })
+            .collect(),
+        suppression: SuppressionView {
+            primary: prepared.protected.primary_count,
+            secondary: prepared.protected.secondary_count,
+        },
+        audit: AuditView {
+            passed: a.passed,
+            narrowest_interval: a.narrowest_width,
+            suppressed_quantities: a.suppressed_quantities,
+            intervals_computed: a.intervals_computed,
+            failures: a.failures.clone(),
+        },
+        tables,
+    }
+}
+
+fn cell_view(dims: &[String], c: &pb::Cell) -> CellView {
+    let key = dims.iter().cloned().zip(c.key.iter().cloned()).collect();
+    match &c.value {
+        Some(pb::cell::Value::Count(v)) => {
+            CellView { key, value: Some(*v), suppressed: None, contributors: c.contributors }
+        }
+        _ => CellView { key, value: None, suppressed: Some(true), contributors: None },
+    }
+}
+
+/// The JSON form.
+pub fn to_json(p: &Preview) -> String {
+    // Serializing plain structs of strings and integers cannot fail.
+    serde_json::to_string_pretty(p).unwrap_or_default()
+}
+
+fn shown(c: &CellView) -> String {
+    match (c.value, c.contributors) {
+        (Some(v), Some(n)) => format!("{v} ({n})"),
+        (Some(v), None) => v.to_string(),
+        _ => ":".into(),
+    }
+}
+
+/// A table laid out as a grid: rows are the first dimension(s), columns the last.
+struct Grid {
+    header: Vec<String>,
+    rows: Vec<(String, Vec<String>)>,
+}
+
+fn grid(t: &TableView) -> Grid {
+    let dims = &t.dimensions;
+    let cat = |c: &CellView, d: &str| c.key.get(d).cloned().unwrap_or_default();
+    match dims.len() {
+        0 => Grid {
+            header: vec!["value".into()],
+            rows: t.cells.iter().map(|c| (String::new(), vec![shown(c)])).collect(),
+        },
+        1 if dims[0] == "gender" => Grid {
+            header: t.cells.iter().map(|c| cat(c, &dims[0])).collect(),
+            rows: vec![(t.measure.clone(), t.cells.iter().map(shown).collect())],
+        },
+        1 => Grid {
+            header: vec![t.measure.clone()],
+            rows: t.cells.iter().map(|c| (cat(c, &dims[0]), vec![shown(c)])).collect(),
+        },
+        _ => {
+            let last = &dims[dims.len() - 1];
+            let mut header: Vec<String> = Vec::new();
+            let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+            for c in &t.cells {
+                let col = cat(c, last);
+                if !header.contains(&col) {
+                    header.push(col);
+                }
+                let label = dims[..dims.len() - 1].iter().map(|d| cat(c, d)).collect::<Vec<_>>().join(" / ");
+                match rows.last_mut() {
+                    Some((l, cells)) if *l == label => cells.push(shown(c)),
+                    _ => rows.push((label, vec![shown(c)])),
+                }
+            }
+            Grid { header, rows }
+        }
+    }
+}
+
+/// The text form: one aligned grid per table, then the facts a DPO checks.
+pub fn to_text(p: &Preview) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "PREVIEW: what would leave the municipality");
+    let _ = writeln!(
+        o,
+        "project {}  period {}  definition {} v{}",
+        p.project, p.period, p.definition.id, p.definition.version
+    );
+    let _ = writeln!(o, "report id       {}", p.report_id);
+    let _ = writeln!(o, "payload sha256  {} (created_unix {})", p.payload_sha256, p.created_unix);
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "policy: {}; counts of 1 to {} are never published; zeros {}; minimum interval width {}; singletons {}",
+        p.policy.method,
+        p.policy.min_count.saturating_sub(1),
+        if p.policy.protect_zeros { "suppressed" } else { "published" },
+        p.policy.min_interval_width,
+        if p.policy.singletons { "protected" } else { "not considered" }
+    );
+    let _ = writeln!(
+        o,
+        "suppression: {} primary, {} secondary (distinct quantities; shown as `:`)",
+        p.suppression.primary, p.suppression.secondary
+    );
+    let _ = writeln!(
+        o,
+        "audit: {}; {} suppressed quantities; narrowest interval {}",
+        if p.audit.passed { "PASSED, no suppressed cell can be derived" } else { "FAILED" },
+        p.audit.suppressed_quantities,
+        p.audit.narrowest_interval.map_or("-".to_string(), |w| w.to_string())
+    );
+    for f in &p.audit.failures {
+        let _ = writeln!(o, "  audit finding: {f}");
+    }
+    let _ = writeln!(o);
+    let i = &p.input;
+    let _ = writeln!(o, "input: {} ({}, delimiter `{}`)", i.file, i.decoding, i.delimiter);
+    let _ = writeln!(
+        o,
+        "rows: {} read, {} accepted, {} rejected, {} of other projects skipped",
+        i.rows_read, i.rows_accepted, i.rows_rejected, i.rows_other_projects
+    );
+    let _ = writeln!(o, "dropped columns (never read): {}", list_or_none(&p.dropped_columns));
+    let _ =
+        writeln!(o, "allowlisted columns not in the file (counted as unknown): {}", list_or_none(&i.absent_columns));
+    if p.rejected_rows.is_empty() {
+        let _ = writeln!(o, "rejected rows: none");
+    } else {
+        let _ = writeln!(o, "rejected rows (kept out of every count):");
+        for r in p.rejected_rows.iter().take(LISTED_REJECTIONS) {
+            let _ = writeln!(o, "  line {:>7}  {:<24} {}", r.line, r.column.as_deref().unwrap_or("(row)"), r.reason);
+        }
+        if p.rejected_rows.len() > LISTED_REJECTIONS {
+            let more = p.rejected_rows.len() - LISTED_REJECTIONS;
+            let _ = writeln!(o, "  ... and {more} more problems (the JSON form lists them all)");
+        }
+    }
+    for t in &p.tables {
+        let _ = writeln!(o);
+        let _ = writeln!(o, "{} - {}", t.id, t.title);
+        if t.measure.starts_with("sum:") {
+            let _ = writeln!(o, "(cells: {}, people contributing in parentheses)", t.measure);
+        }
+        let g = grid(t);
+        let lw = g.rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0).max(1);
+        let cw: Vec<usize> = (0..g.header.len())
+            .map(|j| {
+                g.rows
+                    .iter()
+                    .filter_map(|r| r.1.get(j))
+                    .map(|s| s.chars().count())
+                    .chain(std::iter::once(g.header[j].chars().count()))
+                    .max()
+                    .unwrap_or(1)
+            })
+            .collect();
+        let _ = write!(o, "  {:lw$}", "");
+        for (h, w) in g.header.iter().zip(&cw) {
+            let _ = write!(o, "  {h:>w$}");
+        }
+        let _ = writeln!(o);
+        for (label, cells) in &g.rows {
+            let _ = write!(o, "  {label:lw$}");
+            for (c, w) in cells.iter().zip(&cw) {
+                let _ = write!(o, "  {c:>w$}");
+            }
+            let _ = writeln!(o);
+        }
+    }
+    o
+}
+
+fn list_or_none(v: &[String]) -> String {
+    if v.is_empty() { "none".into() } else { v.join(", ") }
+}
+
+/// Escapes text for HTML.
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#111}\
+h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em;page-break-after:avoid}\
+table{border-collapse:collapse;margin:.4em 0;page-break-inside:avoid}\
+td,th{border:1px solid #999;padding:.2em .6em}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+td.s{text-align:center;background:#eee}th{background:#f4f4f4;text-align:left}\
+dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:bold}\
+code{font-size:.95em}.fail{color:#a00;font-weight:bold}.ok{color:#060;font-weight:bold}\
+@media print{body{margin:0}}";
+
+/// The HTML form: one self-contained, printable page, no scripts.
+pub fn to_html(p: &Preview) -> String {
+    let e = escape;
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Preview {} {}</title><style>{CSS}</style></head><body>\n",
+        e(&p.project),
+        e(&p.period)
+    );
+    let _ = writeln!(o, "<h1>What would leave the municipality: {} {}</h1>", e(&p.project), e(&p.period));
+    let _ = writeln!(o, "<dl>");
+    let mut item = |k: &str, v: String| {
+        let _ = writeln!(o, "<dt>{}</dt><dd>{}</dd>", e(k), v);
+    };
+    item("Report id", format!("<code>{}</code>", e(&p.report_id)));
+    item("Payload SHA-256", format!("<code>{}</code> (created_unix {})", e(&p.payload_sha256), p.created_unix));
+    item("Definition", format!("{} v{}", e(&p.definition.id), p.definition.version));
+    item(
+        "Policy",
+        e(&format!(
+            "{}; counts of 1 to {} never published; zeros {}; minimum interval width {}; singletons {}",
+            p.policy.method,
+            p.policy.min_count.saturating_sub(1),
+            if p.policy.protect_zeros { "suppressed" } else { "published" },
+            p.policy.min_interval_width,
+            if p.policy.singletons { "protected" } else { "not considered" }
+        )),
+    );
+    item(
+        "Suppressions",
+        format!("{} primary, {} secondary (shown as <b>:</b>)", p.suppression.primary, p.suppression.secondary),
+    );
+    item(
+        "Audit",
+        if p.audit.passed {
+            format!(
+                "<span class=\"ok\">passed</span>: no suppressed cell can be derived; narrowest interval {}",
+                p.audit.narrowest_interval.map_or("-".into(), |w| w.to_string())
+            )
+        } else {
+            format!("<span class=\"fail\">FAILED</span>: {}", e(&p.audit.failures.join("; ")))
+        },
+    );
+    item("Input", e(&format!("{} ({}, delimiter `{}`)", p.input.file, p.input.decoding, p.input.delimiter)));
+    item(
+        "Rows",
+        format!(
+            "{} read, {} accepted, {} rejected, {} of other projects skipped",
+            p.input.rows_read, p.input.rows_accepted, p.input.rows_rejected, p.input.rows_other_projects
+        ),
+    );
+    item("Dropped columns (never read)", e(&list_or_none(&p.dropped_columns)));
+    item("Allowlisted columns not in the file", e(&list_or_none(&p.input.absent_columns)));
+    let _ = writeln!(o, "</dl>");
+    let _ = writeln!(o, "<h2>Rejected rows (kept out of every count)</h2>");
+    if p.rejected_rows.is_empty() {
+        let _ = writeln!(o, "<p>None.</p>");
+    } else {
+        let _ = writeln!(o, "<table><tr><th>Line</th><th>Column</th><th>Reason</th></tr>");
+        for r in p.rejected_rows.iter().take(LISTED_REJECTIONS) {
+            let _ = writeln!(
+                o,
+                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+                r.line,
+                e(r.column.as_deref().unwrap_or("(row)")),
+                e(&r.reason)
+            );
+        }
+        let _ = writeln!(o, "</table>");
+        if p.rejected_rows.len() > LISTED_REJECTIONS {
+            let more = p.rejected_rows.len() - LISTED_REJECTIONS;
+            let _ = writeln!(o, "<p>... and {more} more problems (the JSON form lists them all).</p>");
+        }
+    }
+    for t in &p.tables {
+        let _ = writeln!(o, "<h2>{} <small>({})</small></h2>", e(&t.title), e(&t.id));
+        let g = grid(t);
+        let _ = write!(o, "<table><tr><th></th>");
+        for h in &g.header {
+            let _ = write!(o, "<th>{}</th>", e(h));
+        }
+        let _ = writeln!(o, "</tr>");
+        for (label, cells) in &g.rows {
+            let _ = write!(o, "<tr><th>{}</th>", e(label));
+            for c in cells {
+                let class = if c == ":" { "s" } else { "n" };
+                let _ = write!(o, "<td class=\"{class}\">{}</td>", e(c));
+            }
+            let _ = writeln!(o, "</tr>");
+        }
+        let _ = writeln!(o, "</table>");
+    }
+    let _ = writeln!(o, "</body></html>");
+    o
+}
