@@ -276,8 +276,7 @@ pub fn verify(conn: &Connection) -> Result<Verification, AuditError> {
     };
 
     let mut prev = vec![0u8; 32];
-    let mut expected_seq = 1i64;
-    for e in &all {
+    for (e, expected_seq) in all.iter().zip(1i64..) {
         if e.seq != expected_seq {
             return fail(
                 expected_seq,
@@ -325,7 +324,6 @@ pub fn verify(conn: &Connection) -> Result<Verification, AuditError> {
             );
         }
         prev = e.hash.clone();
-        expected_seq += 1;
     }
 
     // The chain alone cannot show that its newest entries were cut off, or

@@ -258,7 +258,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             let which = if args.once { Selection::AllQueued } else { Selection::Due };
             let outcomes = deliver_pass(&outbox, &mut gateway, which).await?;
             if args.once {
-                return Ok(summarize(&outcomes, &outbox)?);
+                return summarize(&outcomes, &outbox);
             }
             if *stop.borrow() {
                 break;
