@@ -57,11 +57,17 @@ pub struct AuditReport {
     pub narrowest_width: Option<i64>,
     /// Whether integer intervals were computed (skipped only when asked to).
     pub intervals_computed: bool,
+    /// Suppressed cells in blocks too large for the interval attack
+    /// (`Policy::interval_block_limit`); they passed the rank and singleton tests.
+    pub interval_skipped: usize,
 }
 
 /// Published cells that break the primary rule (a count of 1..k-1, a sum with
 /// fewer than k contributors is only checkable by the agent): (table, key, value).
-pub fn unprotected_small_cells(tables: &[PublishedTable], policy: &Policy) -> Vec<(String, Vec<String>, i64)> {
+pub fn unprotected_small_cells(
+    tables: &[PublishedTable],
+    policy: &Policy,
+) -> Vec<(String, Vec<String>, i64)> {
     let mut out = Vec::new();
     for t in tables {
         if !matches!(t.shape.measure, crate::table::Measure::Count) {
@@ -70,7 +76,11 @@ pub fn unprotected_small_cells(tables: &[PublishedTable], policy: &Policy) -> Ve
         for (i, v) in t.cells.iter().enumerate() {
             if let Some(v) = *v {
                 if policy.is_primary(v, v, false) {
-                    out.push((t.shape.id.clone(), t.shape.key_codes(i).iter().map(|s| s.to_string()).collect(), v));
+                    out.push((
+                        t.shape.id.clone(),
+                        t.shape.key_codes(i).iter().map(|s| s.to_string()).collect(),
+                        v,
+                    ));
                 }
             }
         }
@@ -81,6 +91,11 @@ pub fn unprotected_small_cells(tables: &[PublishedTable], policy: &Policy) -> Ve
 /// Audits published tables. With `exact` (the agent's own exact tables, same
 /// order and shapes), singletons are checked too. `intervals` turns the
 /// integer-interval attack on; the rank test always runs.
-pub fn audit(tables: &[PublishedTable], policy: &Policy, exact: Option<&[Table]>, intervals: bool) -> AuditReport {
+pub fn audit(
+    tables: &[PublishedTable],
+    policy: &Policy,
+    exact: Option<&[Table]>,
+    intervals: bool,
+) -> AuditReport {
     crate::gauss::audit_published(tables, policy, exact, intervals)
 }

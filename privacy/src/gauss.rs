@@ -36,6 +36,14 @@ fn gcd(mut a: Coef, mut b: Coef) -> Coef {
 }
 
 impl SVec {
+    /// A cheap fingerprint for finding equal (parallel, once normalised) vectors.
+    fn fingerprint(&self) -> u64 {
+        self.0.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &(c, x)| {
+            (h.rotate_left(5) ^ u64::from(c) ^ ((x as u64) << 32))
+                .wrapping_mul(0x517c_c1b7_2722_0a95)
+        })
+    }
+
     fn ones(cols: impl IntoIterator<Item = u32>) -> Self {
         let mut v: Vec<(u32, Coef)> = cols.into_iter().map(|c| (c, 1)).collect();
         v.sort_unstable_by_key(|e| e.0);
@@ -48,11 +56,15 @@ impl SVec {
     }
 
     fn get(&self, col: u32) -> Coef {
-        self.0.binary_search_by_key(&col, |e| e.0).map_or(0, |i| self.0[i].1)
+        self.0
+            .binary_search_by_key(&col, |e| e.0)
+            .map_or(0, |i| self.0[i].1)
     }
 
     fn normalize(&mut self) {
-        let Some(&(_, first)) = self.0.first() else { return };
+        let Some(&(_, first)) = self.0.first() else {
+            return;
+        };
         let g = self.0.iter().fold(0, |g, &(_, c)| gcd(g, c));
         let g = if first < 0 { -g } else { g };
         if g != 1 {
@@ -100,49 +112,180 @@ impl SVec {
 struct Basis {
     vecs: Vec<SVec>,
     pivots: Vec<u32>,
-    pivot_of: HashMap<u32, usize>,
+    /// Per column: index of the basis vector pivoting on it, or `NONE`.
+    pivot_of: Vec<u32>,
+    work: std::cell::RefCell<Work>,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// Scratch space for one reduction: a dense accumulator and the columns it touched.
+#[derive(Default)]
+struct Work {
+    dense: Vec<Coef>,
+    touched: Vec<u32>,
+    seen: Vec<bool>,
+    queued: Vec<bool>,
+}
+
+impl Work {
+    fn touch(&mut self, c: u32) {
+        let c = c as usize;
+        if c >= self.dense.len() {
+            self.dense.resize(c + 1, 0);
+            self.seen.resize(c + 1, false);
+        }
+        if !self.seen[c] {
+            self.seen[c] = true;
+            self.touched.push(c as u32);
+        }
+    }
 }
 
 impl Basis {
+    fn pivot_index(&self, c: u32) -> Option<usize> {
+        match self.pivot_of.get(c as usize) {
+            Some(&i) if i != NONE => Some(i as usize),
+            _ => None,
+        }
+    }
+
+    /// Reduces `v` against the basis: eliminates every pivot column, in
+    /// insertion order, with fraction-free integer steps.
     fn reduce(&self, v: &SVec) -> Result<SVec, ProtectError> {
-        let mut v = v.clone();
+        let mut guard = self.work.borrow_mut();
+        let w = &mut *guard;
+        if w.queued.len() < self.vecs.len() {
+            w.queued.resize(self.vecs.len(), false);
+        }
         let mut heap = BinaryHeap::new();
-        let mut queued = BTreeSet::new();
-        for &(c, _) in &v.0 {
-            if let Some(&i) = self.pivot_of.get(&c) {
-                if queued.insert(i) {
+        let mut queued_list = Vec::new();
+        for &(c, x) in &v.0 {
+            w.touch(c);
+            w.dense[c as usize] = x;
+            if let Some(i) = self.pivot_index(c) {
+                if !w.queued[i] {
+                    w.queued[i] = true;
+                    queued_list.push(i);
                     heap.push(Reverse(i));
                 }
             }
         }
-        while let Some(Reverse(i)) = heap.pop() {
+        let mut result = Ok(());
+        'outer: while let Some(Reverse(i)) = heap.pop() {
             let col = self.pivots[i];
-            let vc = v.get(col);
+            let vc = w.dense[col as usize];
             if vc == 0 {
                 continue;
             }
             let b = &self.vecs[i];
             let bc = b.get(col);
             let g = gcd(bc, vc);
-            v = v.combine(bc / g, b, vc / g)?;
-            for &(c, _) in &b.0 {
-                if let Some(&k) = self.pivot_of.get(&c) {
-                    if k > i && queued.insert(k) {
+            let (scale, m) = (bc / g, vc / g);
+            if scale != 1 {
+                for k in 0..w.touched.len() {
+                    let t = w.touched[k] as usize;
+                    match w.dense[t].checked_mul(scale) {
+                        Some(x) => w.dense[t] = x,
+                        None => {
+                            result = Err(ProtectError::Overflow);
+                            break 'outer;
+                        }
+                    }
+                }
+            }
+            for &(c, x) in &b.0 {
+                w.touch(c);
+                let next = m
+                    .checked_mul(x)
+                    .and_then(|d| w.dense[c as usize].checked_sub(d));
+                match next {
+                    Some(y) => w.dense[c as usize] = y,
+                    None => {
+                        result = Err(ProtectError::Overflow);
+                        break 'outer;
+                    }
+                }
+                if let Some(k) = self.pivot_index(c) {
+                    if k > i && !w.queued[k] {
+                        w.queued[k] = true;
+                        queued_list.push(k);
                         heap.push(Reverse(k));
                     }
                 }
             }
         }
-        Ok(v)
+        for i in queued_list {
+            w.queued[i] = false;
+        }
+        let mut touched = std::mem::take(&mut w.touched);
+        touched.sort_unstable();
+        let mut out = Vec::new();
+        for &c in &touched {
+            let x = std::mem::take(&mut w.dense[c as usize]);
+            w.seen[c as usize] = false;
+            if x != 0 {
+                out.push((c, x));
+            }
+        }
+        touched.clear();
+        w.touched = touched;
+        result?;
+        let mut s = SVec(out);
+        s.normalize();
+        Ok(s)
     }
 
-    /// Inserts a vector already reduced against the basis; returns its pivot.
-    fn insert(&mut self, r: SVec) -> u32 {
-        let col = r.0[0].0;
-        self.pivot_of.insert(col, self.vecs.len());
+    /// Inserts a vector already reduced against the basis, pivoting on `col`
+    /// (an entry of `r`).
+    fn insert_at(&mut self, r: SVec, col: u32) {
+        if self.pivot_of.len() <= col as usize {
+            self.pivot_of.resize(col as usize + 1, NONE);
+        }
+        self.pivot_of[col as usize] = self.vecs.len() as u32;
         self.pivots.push(col);
         self.vecs.push(r);
-        col
+    }
+
+    /// Inserts a vector already reduced against the basis, pivoting on its first entry.
+    fn insert(&mut self, r: SVec) {
+        let col = r.0[0].0;
+        self.insert_at(r, col);
+    }
+}
+
+/// Chooses pivots that later vectors rarely contain, so eliminating them
+/// adds few entries (fill-in) to later vectors.
+struct PivotChooser {
+    /// Per column: vectors still to come that contain it.
+    remaining: HashMap<u32, u32>,
+}
+
+impl PivotChooser {
+    fn new<'v>(upcoming: impl IntoIterator<Item = &'v SVec>) -> Self {
+        let mut remaining = HashMap::new();
+        for v in upcoming {
+            for &(c, _) in &v.0 {
+                *remaining.entry(c).or_insert(0) += 1;
+            }
+        }
+        PivotChooser { remaining }
+    }
+
+    /// Marks an original vector as processed.
+    fn done(&mut self, v: &SVec) {
+        for &(c, _) in &v.0 {
+            if let Some(n) = self.remaining.get_mut(&c) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+
+    fn pick(&self, r: &SVec) -> u32 {
+        r.0.iter()
+            .map(|&(c, _)| c)
+            .min_by_key(|c| (self.remaining.get(c).copied().unwrap_or(0), *c))
+            .unwrap_or(0)
     }
 }
 
@@ -178,7 +321,10 @@ impl System {
             for c in 0..s.len() {
                 let name = s.quantity(c);
                 let q = *index.entry(name).or_insert_with(|| {
-                    quantities.push(Quantity { cells: vec![], is_sum: s.measure != Measure::Count });
+                    quantities.push(Quantity {
+                        cells: vec![],
+                        is_sum: s.measure != Measure::Count,
+                    });
                     quantities.len() - 1
                 });
                 quantities[q].cells.push((t, c));
@@ -201,12 +347,23 @@ impl System {
                 }
             }
         }
-        System { shapes, quantities, cell_q, relations, offsets }
+        System {
+            shapes,
+            quantities,
+            cell_q,
+            relations,
+            offsets,
+        }
     }
 
     fn cell_vector(&self, t: usize, c: usize) -> SVec {
         let off = self.offsets[t];
-        SVec::ones(self.shapes[t].inner_cells_under(c).into_iter().map(|i| off + i as u32))
+        SVec::ones(
+            self.shapes[t]
+                .inner_cells_under(c)
+                .into_iter()
+                .map(|i| off + i as u32),
+        )
     }
 
     fn vector(&self, q: usize) -> SVec {
@@ -218,7 +375,9 @@ impl System {
     fn links(&self) -> Result<Vec<SVec>, ProtectError> {
         let mut out = Vec::new();
         for q in &self.quantities {
-            let Some(&(t0, c0)) = q.cells.first() else { continue };
+            let Some(&(t0, c0)) = q.cells.first() else {
+                continue;
+            };
             let first = self.cell_vector(t0, c0);
             for &(t, c) in &q.cells[1..] {
                 let d = first.combine(1, &self.cell_vector(t, c), 1)?;
@@ -233,7 +392,10 @@ impl System {
     fn describe(&self, q: usize) -> (String, Vec<String>) {
         let (t, c) = self.quantities[q].cells[0];
         let s = &self.shapes[t];
-        (s.id.clone(), s.key_codes(c).iter().map(|x| x.to_string()).collect())
+        (
+            s.id.clone(),
+            s.key_codes(c).iter().map(|x| x.to_string()).collect(),
+        )
     }
 
     fn label(&self, q: usize) -> String {
@@ -250,7 +412,10 @@ impl System {
                     continue;
                 }
                 let shape = &self.shapes[ts];
-                let member = shape.inner_cells_under(cs).into_iter().find(|&i| exact[ts].values[i] > 0);
+                let member = shape
+                    .inner_cells_under(cs)
+                    .into_iter()
+                    .find(|&i| exact[ts].values[i] > 0);
                 if let Some(i) = member {
                     return shape.inner_cells_under(cq).contains(&i);
                 }
@@ -263,7 +428,9 @@ impl System {
     fn neighbours(&self) -> Vec<Vec<usize>> {
         let mut n: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); self.quantities.len()];
         for (total, parts) in &self.relations {
-            let all: Vec<usize> = std::iter::once(*total).chain(parts.iter().copied()).collect();
+            let all: Vec<usize> = std::iter::once(*total)
+                .chain(parts.iter().copied())
+                .collect();
             for &a in &all {
                 for &b in &all {
                     if a != b {
@@ -278,17 +445,31 @@ impl System {
 
 /// Tracks the reduced vectors of the protected quantities while candidates
 /// are published one by one.
-struct Guard {
+struct Guard<'a> {
     basis: Basis,
     protected: Vec<usize>,
     reduced: Vec<SVec>,
     by_col: HashMap<u32, Vec<usize>>,
-    by_vec: HashMap<SVec, Vec<usize>>,
+    by_vec: HashMap<u64, Vec<usize>>,
+    /// Singleton knowledge: exact tables and values, when the policy asks for it.
+    singletons: Option<(&'a System, &'a [Table], &'a [i64])>,
 }
 
-impl Guard {
-    fn new(basis: Basis, sys: &System, protected: Vec<usize>) -> Result<Self, ProtectError> {
-        let mut g = Guard { basis, protected: vec![], reduced: vec![], by_col: HashMap::new(), by_vec: HashMap::new() };
+impl<'a> Guard<'a> {
+    fn new(
+        basis: Basis,
+        sys: &System,
+        protected: Vec<usize>,
+        singletons: Option<(&'a System, &'a [Table], &'a [i64])>,
+    ) -> Result<Self, ProtectError> {
+        let mut g = Guard {
+            basis,
+            protected: vec![],
+            reduced: vec![],
+            by_col: HashMap::new(),
+            by_vec: HashMap::new(),
+            singletons,
+        };
         for q in protected {
             let r = g.basis.reduce(&sys.vector(q))?;
             let i = g.reduced.len();
@@ -303,37 +484,79 @@ impl Guard {
         for &(c, _) in &r.0 {
             self.by_col.entry(c).or_default().push(i);
         }
-        self.by_vec.entry(r.clone()).or_default().push(i);
+        self.by_vec.entry(r.fingerprint()).or_default().push(i);
     }
 
-    /// A protected quantity that publishing `r` (reduced, nonzero) would expose.
-    fn exposed_by(&self, r: &SVec) -> Option<usize> {
-        self.by_vec.get(r)?.iter().copied().find(|&i| self.reduced[i] == *r).map(|i| self.protected[i])
+    /// Whether protected `i` and `k` with parallel reduced vectors expose
+    /// someone: the member of a singleton among them can then compute the other,
+    /// unless the other is that same person.
+    fn pair_exposes(&self, i: usize, k: usize) -> bool {
+        let Some((sys, exact, values)) = self.singletons else {
+            return false;
+        };
+        let (qi, qk) = (self.protected[i], self.protected[k]);
+        let one = |q: usize| values[q] == 1 && !sys.quantities[q].is_sum;
+        let reveals =
+            |q: usize, s: usize| one(s) && !(values[q] == 1 && sys.holds_singleton(q, s, exact));
+        reveals(qi, qk) || reveals(qk, qi)
     }
 
-    fn publish(&mut self, r: SVec) -> Result<(), ProtectError> {
-        let b = r.clone();
-        let col = self.basis.insert(r);
-        let bc = b.get(col);
-        let touched: Vec<usize> = self.by_col.get(&col).cloned().unwrap_or_default();
-        let mut done = BTreeSet::new();
-        for i in touched {
-            if !done.insert(i) {
-                continue;
-            }
+    /// Publishes the reduced, nonzero vector `r` unless that would expose a
+    /// protected quantity (directly, or through a singleton); returns whether it did.
+    /// With `force`, publishes regardless (published zeros).
+    fn try_publish(&mut self, r: SVec, col: u32, force: bool) -> Result<bool, ProtectError> {
+        let bc = r.get(col);
+        let mut touched: Vec<usize> = self.by_col.get(&col).cloned().unwrap_or_default();
+        touched.sort_unstable();
+        touched.dedup();
+        touched.retain(|&i| self.reduced[i].get(col) != 0);
+        let mut updated: Vec<(usize, SVec)> = Vec::with_capacity(touched.len());
+        for &i in &touched {
             let v = self.reduced[i].get(col);
-            if v == 0 {
-                continue;
-            }
             let g = gcd(bc, v);
-            let nr = self.reduced[i].combine(bc / g, &b, v / g)?;
-            if let Some(list) = self.by_vec.get_mut(&self.reduced[i]) {
+            let nr = self.reduced[i].combine(bc / g, &r, v / g)?;
+            if nr.is_zero() && !force {
+                return Ok(false);
+            }
+            updated.push((i, nr));
+        }
+        if self.singletons.is_some() && !force {
+            let mut fresh: HashMap<u64, Vec<usize>> = HashMap::new();
+            let prints: Vec<u64> = updated.iter().map(|(_, nr)| nr.fingerprint()).collect();
+            for ((i, _), &f) in updated.iter().zip(&prints) {
+                fresh.entry(f).or_default().push(*i);
+            }
+            let new_of: HashMap<usize, &SVec> = updated.iter().map(|(i, nr)| (*i, nr)).collect();
+            for ((i, nr), f) in updated.iter().zip(&prints) {
+                let unchanged = self
+                    .by_vec
+                    .get(f)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .filter(|&k| touched.binary_search(&k).is_err() && self.reduced[k] == *nr);
+                let changed = fresh
+                    .get(f)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .filter(|&k| k != *i && new_of[&k] == nr);
+                for k in unchanged.chain(changed) {
+                    if self.pair_exposes(*i, k) {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        self.basis.insert_at(r, col);
+        for (i, nr) in updated {
+            if let Some(list) = self.by_vec.get_mut(&self.reduced[i].fingerprint()) {
                 list.retain(|&k| k != i);
             }
             self.index(i, &nr);
             self.reduced[i] = nr;
         }
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -368,16 +591,40 @@ pub fn protect(tables: &[Table], policy: &Policy) -> Result<Protected, ProtectEr
     let sys = System::new(tables.iter().map(|t| t.shape.clone()).collect());
     let (values, contributors) = quantity_values(&sys, tables)?;
     let n = sys.quantities.len();
-    let weight: Vec<i64> =
-        (0..n).map(|q| if sys.quantities[q].is_sum { contributors[q] } else { values[q] }).collect();
-    let primary: Vec<bool> =
-        (0..n).map(|q| policy.is_primary(values[q], contributors[q], sys.quantities[q].is_sum)).collect();
-    let zero_published: Vec<bool> = (0..n).map(|q| weight[q] == 0 && !policy.protect_zeros).collect();
+    let weight: Vec<i64> = (0..n)
+        .map(|q| {
+            if sys.quantities[q].is_sum {
+                contributors[q]
+            } else {
+                values[q]
+            }
+        })
+        .collect();
+    let primary: Vec<bool> = (0..n)
+        .map(|q| policy.is_primary(values[q], contributors[q], sys.quantities[q].is_sum))
+        .collect();
+    let zero_published: Vec<bool> = (0..n)
+        .map(|q| weight[q] == 0 && !policy.protect_zeros)
+        .collect();
     let neighbours = sys.neighbours();
+    let size: Vec<usize> = (0..n)
+        .map(|q| {
+            let (t, c) = sys.quantities[q].cells[0];
+            sys.shapes[t].inner_cells_under(c).len()
+        })
+        .collect();
     let mut forced: BTreeSet<usize> = BTreeSet::new();
     let mut rounds = 0;
     loop {
-        let suppressed = greedy(&sys, &weight, &primary, &zero_published, &forced)?;
+        let ctx = Greedy {
+            weight: &weight,
+            size: &size,
+            primary: &primary,
+            zero_published: &zero_published,
+            forced: &forced,
+            singletons: policy.singletons,
+        };
+        let suppressed = greedy(&sys, tables, &values, &ctx)?;
         let published = published_view(&sys, tables, &suppressed);
         let report = audit_system(&sys, &published, policy, Some(tables), true)?;
         let failing = report.1;
@@ -404,12 +651,25 @@ pub fn protect(tables: &[Table], policy: &Policy) -> Result<Protected, ProtectEr
     }
 }
 
-fn finish(tables: &[Table], sys: &System, suppressed: Vec<bool>, primary: &[bool], audit: AuditReport) -> Protected {
+fn finish(
+    tables: &[Table],
+    sys: &System,
+    suppressed: Vec<bool>,
+    primary: &[bool],
+    audit: AuditReport,
+) -> Protected {
     let per_table = |flags: &[bool]| -> Vec<Vec<bool>> {
-        sys.cell_q.iter().map(|qs| qs.iter().map(|&q| flags[q]).collect()).collect()
+        sys.cell_q
+            .iter()
+            .map(|qs| qs.iter().map(|&q| flags[q]).collect())
+            .collect()
     };
     let primary_count = primary.iter().filter(|&&p| p).count();
-    let secondary_count = suppressed.iter().zip(primary).filter(|&(&s, &p)| s && !p).count();
+    let secondary_count = suppressed
+        .iter()
+        .zip(primary)
+        .filter(|&(&s, &p)| s && !p)
+        .count();
     Protected {
         tables: tables.to_vec(),
         suppressed: per_table(&suppressed),
@@ -440,10 +700,9 @@ fn published_view(sys: &System, tables: &[Table], suppressed: &[bool]) -> Vec<Pu
 /// candidate is suppressed when publishing it would expose a primary cell.
 fn greedy(
     sys: &System,
-    weight: &[i64],
-    primary: &[bool],
-    zero_published: &[bool],
-    forced: &BTreeSet<usize>,
+    tables: &[Table],
+    values: &[i64],
+    ctx: &Greedy<'_>,
 ) -> Result<Vec<bool>, ProtectError> {
     let n = sys.quantities.len();
     let mut basis = Basis::default();
@@ -453,32 +712,53 @@ fn greedy(
             basis.insert(r);
         }
     }
-    let mut suppressed: Vec<bool> = primary.to_vec();
-    for &q in forced {
+    let mut suppressed: Vec<bool> = ctx.primary.to_vec();
+    for &q in ctx.forced {
         suppressed[q] = true;
     }
-    let protected: Vec<usize> = (0..n).filter(|&q| primary[q]).collect();
-    let mut guard = Guard::new(basis, sys, protected)?;
+    let protected: Vec<usize> = (0..n).filter(|&q| ctx.primary[q]).collect();
+    let singles = ctx.singletons.then_some((sys, tables, values));
+    let mut guard = Guard::new(basis, sys, protected, singles)?;
     let mut order: Vec<usize> = (0..n).filter(|&q| !suppressed[q]).collect();
-    let size: Vec<usize> = (0..n)
-        .map(|q| {
-            let (t, c) = sys.quantities[q].cells[0];
-            sys.shapes[t].inner_cells_under(c).len()
-        })
+    order.sort_by_key(|&q| {
+        (
+            !ctx.zero_published[q],
+            Reverse(ctx.weight[q]),
+            Reverse(ctx.size[q]),
+            q,
+        )
+    });
+    let vectors: Vec<SVec> = order.iter().map(|&q| sys.vector(q)).collect();
+    // Protected vectors are updated at every pivot they contain, so they count as upcoming for good.
+    let protected_vectors: Vec<SVec> = (0..n)
+        .filter(|&q| ctx.primary[q])
+        .map(|q| sys.vector(q))
         .collect();
-    order.sort_by_key(|&q| (!zero_published[q], Reverse(weight[q]), Reverse(size[q]), q));
-    for q in order {
-        let r = guard.basis.reduce(&sys.vector(q))?;
+    let mut pivots = PivotChooser::new(vectors.iter().chain(&protected_vectors));
+    for (&q, v) in order.iter().zip(&vectors) {
+        pivots.done(v);
+        let r = guard.basis.reduce(v)?;
         if r.is_zero() {
             continue;
         }
-        if !zero_published[q] && guard.exposed_by(&r).is_some() {
+        // A published zero is published whatever happens; candidates after it
+        // are checked against it.
+        let col = pivots.pick(&r);
+        if !guard.try_publish(r, col, ctx.zero_published[q])? {
             suppressed[q] = true;
-            continue;
         }
-        guard.publish(r)?;
     }
     Ok(suppressed)
+}
+
+/// What a greedy pass needs besides the system.
+struct Greedy<'a> {
+    weight: &'a [i64],
+    size: &'a [usize],
+    primary: &'a [bool],
+    zero_published: &'a [bool],
+    forced: &'a BTreeSet<usize>,
+    singletons: bool,
 }
 
 /// Audits published tables (the public entry point).
@@ -500,7 +780,10 @@ pub(crate) fn audit_published(
     }
     match audit_system(&sys, tables, policy, exact, intervals) {
         Ok((r, _)) => r,
-        Err(e) => AuditReport { failures: vec![e.to_string()], ..AuditReport::default() },
+        Err(e) => AuditReport {
+            failures: vec![e.to_string()],
+            ..AuditReport::default()
+        },
     }
 }
 
@@ -540,24 +823,36 @@ fn audit_system(
             basis.insert(r);
         }
     }
-    for q in (0..n).filter(|&q| value[q].is_some()) {
-        let r = basis.reduce(&sys.vector(q))?;
+    // Sparse vectors first: margins then shrink to their unpublished parts.
+    let mut published: Vec<SVec> = (0..n)
+        .filter(|&q| value[q].is_some())
+        .map(|q| sys.vector(q))
+        .collect();
+    published.sort_by_key(|v| v.0.len());
+    let mut pivots = PivotChooser::new(&published);
+    for v in &published {
+        pivots.done(v);
+        let r = basis.reduce(v)?;
         if !r.is_zero() {
-            basis.insert(r);
+            let col = pivots.pick(&r);
+            basis.insert_at(r, col);
         }
     }
     let mut reduced: HashMap<usize, SVec> = HashMap::new();
     for &q in &suppressed {
         let r = basis.reduce(&sys.vector(q))?;
         if r.is_zero() {
-            failures.push(format!("{} can be computed from the published cells", sys.label(q)));
+            failures.push(format!(
+                "{} can be computed from the published cells",
+                sys.label(q)
+            ));
             failing.insert(q);
         }
         reduced.insert(q, r);
     }
     // Singletons: the member of a suppressed 1 knows it and may subtract it.
     if let (Some(exact), true) = (exact, policy.singletons) {
-        let (values, _) = quantity_values(sys, exact)?;
+        let (values, exact_contributors) = quantity_values(sys, exact)?;
         let mut by_vec: HashMap<&SVec, Vec<usize>> = HashMap::new();
         for &q in &suppressed {
             by_vec.entry(&reduced[&q]).or_default().push(q);
@@ -568,7 +863,9 @@ fn audit_system(
             }
             for &q in by_vec.get(&reduced[&s]).into_iter().flatten() {
                 // A cell of 1 nested with the singleton's own cell is that same person.
-                if q == s || (values[q] == 1 && sys.holds_singleton(q, s, exact)) {
+                let sensitive =
+                    policy.is_primary(values[q], exact_contributors[q], sys.quantities[q].is_sum);
+                if q == s || !sensitive || (values[q] == 1 && sys.holds_singleton(q, s, exact)) {
                     continue;
                 }
                 if failing.insert(q) {
@@ -588,28 +885,45 @@ fn audit_system(
         failures: vec![],
         narrowest_width: None,
         intervals_computed: intervals,
+        interval_skipped: 0,
     };
     if intervals && !suppressed.is_empty() {
-        let found = crate::interval::intervals(sys, &value, policy)?;
+        let (found, skipped) = crate::interval::intervals(sys, &value, policy)?;
+        report.interval_skipped = skipped;
         let truth = exact.map(|e| quantity_values(sys, e)).transpose()?;
         for (q, lower, upper) in found {
             let (table, key) = sys.describe(q);
             let exact_cell = upper == Some(lower);
             if let (Some((vals, _)), Some(u)) = (&truth, upper) {
-                debug_assert!(vals[q] >= lower && vals[q] <= u, "interval misses the true value");
+                debug_assert!(
+                    vals[q] >= lower && vals[q] <= u,
+                    "interval misses the true value"
+                );
             }
             if let Some(u) = upper {
                 let w = u - lower;
                 report.narrowest_width = Some(report.narrowest_width.map_or(w, |m: i64| m.min(w)));
                 if w < i64::from(policy.min_interval_width) && failing.insert(q) {
                     failures.push(if exact_cell {
-                        format!("{} is pinned to {lower} by whole-number bounds", sys.label(q))
+                        format!(
+                            "{} is pinned to {lower} by whole-number bounds",
+                            sys.label(q)
+                        )
                     } else {
-                        format!("{} is pinned to [{lower}, {u}], narrower than the policy allows", sys.label(q))
+                        format!(
+                            "{} is pinned to [{lower}, {u}], narrower than the policy allows",
+                            sys.label(q)
+                        )
                     });
                 }
             }
-            report.intervals.push(CellInterval { table, key, lower, upper, exact: exact_cell });
+            report.intervals.push(CellInterval {
+                table,
+                key,
+                lower,
+                upper,
+                exact: exact_cell,
+            });
         }
     }
     report.passed = failures.is_empty();
@@ -627,7 +941,12 @@ mod tests {
         let a = SVec(vec![(0, 2), (3, 4)]);
         let b = SVec(vec![(0, 1), (1, 1)]);
         let c = a.combine(1, &b, 2).unwrap();
-        assert_eq!(c, SVec(vec![(1, -1), (3, 2)]).combine(-1, &SVec::default(), 0).unwrap());
+        assert_eq!(
+            c,
+            SVec(vec![(1, -1), (3, 2)])
+                .combine(-1, &SVec::default(), 0)
+                .unwrap()
+        );
         let mut n = SVec(vec![(2, -6), (5, 9)]);
         n.normalize();
         assert_eq!(n, SVec(vec![(2, 2), (5, -3)]));
@@ -647,9 +966,22 @@ mod tests {
     #[test]
     fn linked_quantities_are_one() {
         let g = Arc::new(Dimension::flat("gender", &["female", "male"]));
-        let s = Arc::new(Dimension::hierarchy("status", &[("a", "total"), ("b", "total")]));
-        let t1 = Arc::new(TableShape::new("s".into(), vec![s, g.clone()], Measure::Count, "total".into()));
-        let t2 = Arc::new(TableShape::new("c".into(), vec![g], Measure::Count, "a".into()));
+        let s = Arc::new(Dimension::hierarchy(
+            "status",
+            &[("a", "total"), ("b", "total")],
+        ));
+        let t1 = Arc::new(TableShape::new(
+            "s".into(),
+            vec![s, g.clone()],
+            Measure::Count,
+            "total".into(),
+        ));
+        let t2 = Arc::new(TableShape::new(
+            "c".into(),
+            vec![g],
+            Measure::Count,
+            "a".into(),
+        ));
         let sys = System::new(vec![t1, t2]);
         // 9 cells in s, 3 in c; the 3 cells of c are the `a` row of s.
         assert_eq!(sys.quantities.len(), 9);

@@ -26,13 +26,14 @@ fn find(parent: &mut [usize], mut x: usize) -> usize {
     x
 }
 
-/// `(quantity, lower, upper)` for every suppressed quantity; `upper` is `None`
-/// when nothing published bounds it from above.
+/// `(quantity, lower, upper)` for every suppressed quantity in a block no
+/// larger than the policy's limit; `upper` is `None` when nothing published
+/// bounds it from above. Also returns how many were skipped.
 pub(crate) fn intervals(
     sys: &System,
     value: &[Option<i64>],
     policy: &Policy,
-) -> Result<Vec<(usize, i64, Option<i64>)>, ProtectError> {
+) -> Result<(Vec<(usize, i64, Option<i64>)>, usize), ProtectError> {
     let n = value.len();
     let mut parent: Vec<usize> = (0..n).collect();
     // Each relation as coefficients on unknowns and a right-hand side.
@@ -40,7 +41,11 @@ pub(crate) fn intervals(
     for (total, parts) in &sys.relations {
         let mut coef: BTreeMap<usize, i64> = BTreeMap::new();
         let mut rhs: i64 = 0;
-        for (q, sign) in parts.iter().map(|&p| (p, 1i64)).chain(std::iter::once((*total, -1i64))) {
+        for (q, sign) in parts
+            .iter()
+            .map(|&p| (p, 1i64))
+            .chain(std::iter::once((*total, -1i64)))
+        {
             match value[q] {
                 Some(v) => rhs -= sign * v,
                 None => *coef.entry(q).or_default() += sign,
@@ -49,7 +54,10 @@ pub(crate) fn intervals(
         coef.retain(|_, c| *c != 0);
         if coef.is_empty() {
             if rhs != 0 {
-                let (t, k) = (sys.shapes[sys.quantities[*total].cells[0].0].id.clone(), *total);
+                let (t, k) = (
+                    sys.shapes[sys.quantities[*total].cells[0].0].id.clone(),
+                    *total,
+                );
                 return Err(ProtectError::Unsafe(format!(
                     "table {t}: published cells do not add up (quantity {k})"
                 )));
@@ -61,7 +69,10 @@ pub(crate) fn intervals(
             let (a, b) = (find(&mut parent, w[0]), find(&mut parent, w[1]));
             parent[a] = b;
         }
-        rows.push((coef.into_iter().map(|(q, c)| (q, c as f64)).collect(), rhs as f64));
+        rows.push((
+            coef.into_iter().map(|(q, c)| (q, c as f64)).collect(),
+            rhs as f64,
+        ));
     }
     let lower_bound = if policy.protect_zeros { 0 } else { 1 };
     let mut blocks: HashMap<usize, Vec<usize>> = HashMap::new();
@@ -75,23 +86,48 @@ pub(crate) fn intervals(
         block_rows.entry(r).or_default().push(i);
     }
     let mut out = Vec::new();
+    let mut skipped = 0;
     let mut roots: Vec<usize> = blocks.keys().copied().collect();
     roots.sort_unstable();
     for root in roots {
         let vars = &blocks[&root];
+        if vars.len() > policy.interval_block_limit as usize {
+            skipped += vars.len();
+            continue;
+        }
         let local: HashMap<usize, usize> = vars.iter().enumerate().map(|(i, &q)| (q, i)).collect();
         let integer = vars.len() <= INTEGER_BLOCK_LIMIT;
-        let my_rows: Vec<&(Vec<(usize, f64)>, f64)> =
-            block_rows.get(&root).map(|ix| ix.iter().map(|&i| &rows[i]).collect()).unwrap_or_default();
+        let my_rows: Vec<&(Vec<(usize, f64)>, f64)> = block_rows
+            .get(&root)
+            .map(|ix| ix.iter().map(|&i| &rows[i]).collect())
+            .unwrap_or_default();
         for (i, &q) in vars.iter().enumerate() {
-            let lo = solve(vars.len(), i, &my_rows, &local, lower_bound, integer, OptimizationDirection::Minimize)?;
-            let hi = solve(vars.len(), i, &my_rows, &local, lower_bound, integer, OptimizationDirection::Maximize)?;
-            let lower = lo.map_or(lower_bound, |v| (v - EPS).ceil() as i64).max(lower_bound);
+            let lo = solve(
+                vars.len(),
+                i,
+                &my_rows,
+                &local,
+                lower_bound,
+                integer,
+                OptimizationDirection::Minimize,
+            )?;
+            let hi = solve(
+                vars.len(),
+                i,
+                &my_rows,
+                &local,
+                lower_bound,
+                integer,
+                OptimizationDirection::Maximize,
+            )?;
+            let lower = lo
+                .map_or(lower_bound, |v| (v - EPS).ceil() as i64)
+                .max(lower_bound);
             let upper = hi.map(|v| (v + EPS).floor() as i64);
             out.push((q, lower, upper));
         }
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// Optimum of one unknown, `None` when unbounded in that direction.
@@ -133,13 +169,17 @@ fn solve(
                 // Fall back to the linear relaxation: a valid, if weaker, attacker bound.
                 solve(nvars, target, rows, local, lower_bound, false, direction)
             } else {
-                Err(ProtectError::Unsafe("interval computation was interrupted".into()))
+                Err(ProtectError::Unsafe(
+                    "interval computation was interrupted".into(),
+                ))
             }
         }
         Err(microlp::Error::Unbounded) => Ok(None),
-        Err(microlp::Error::Infeasible) => {
-            Err(ProtectError::Unsafe("published cells are inconsistent with whole, non-negative counts".into()))
-        }
-        Err(e) => Err(ProtectError::Unsafe(format!("interval computation failed: {e}"))),
+        Err(microlp::Error::Infeasible) => Err(ProtectError::Unsafe(
+            "published cells are inconsistent with whole, non-negative counts".into(),
+        )),
+        Err(e) => Err(ProtectError::Unsafe(format!(
+            "interval computation failed: {e}"
+        ))),
     }
 }

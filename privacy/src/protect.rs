@@ -28,11 +28,21 @@ pub struct Policy {
     pub min_interval_width: u32,
     /// Treat a suppressed cell of 1 as known to its member when protecting the others.
     pub singletons: bool,
+    /// Blocks of connected suppressed cells up to this size get the integer
+    /// interval attack; larger blocks (only in very large tables) get the rank
+    /// and singleton tests and are reported as not interval-checked.
+    pub interval_block_limit: u32,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { min_count: 5, protect_zeros: false, min_interval_width: 1, singletons: true }
+        Self {
+            min_count: 5,
+            protect_zeros: false,
+            min_interval_width: 1,
+            singletons: true,
+            interval_block_limit: 400,
+        }
     }
 }
 

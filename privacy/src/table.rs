@@ -33,15 +33,28 @@ pub struct Dimension {
 impl Dimension {
     /// A dimension from its parts.
     pub fn new(id: String, variable: String, categories: Vec<Category>, additive: bool) -> Self {
-        Self { id, variable, categories, additive }
+        Self {
+            id,
+            variable,
+            categories,
+            additive,
+        }
     }
 
     /// A flat additive dimension `total` -> codes.
     pub fn flat(id: &str, codes: &[&str]) -> Self {
-        let mut cats = vec![Category { code: "total".into(), parent: None, children: vec![] }];
+        let mut cats = vec![Category {
+            code: "total".into(),
+            parent: None,
+            children: vec![],
+        }];
         for c in codes {
             let i = cats.len();
-            cats.push(Category { code: (*c).into(), parent: Some(0), children: vec![] });
+            cats.push(Category {
+                code: (*c).into(),
+                parent: Some(0),
+                children: vec![],
+            });
             cats[0].children.push(i);
         }
         Self::new(id.into(), id.into(), cats, true)
@@ -50,11 +63,19 @@ impl Dimension {
     /// An additive hierarchy from `(code, parent code)` pairs; the root `total` is implied.
     /// Parents must be listed before their children.
     pub fn hierarchy(id: &str, nodes: &[(&str, &str)]) -> Self {
-        let mut cats = vec![Category { code: "total".into(), parent: None, children: vec![] }];
+        let mut cats = vec![Category {
+            code: "total".into(),
+            parent: None,
+            children: vec![],
+        }];
         for (code, parent) in nodes {
             let p = cats.iter().position(|c| c.code == *parent).unwrap_or(0);
             let i = cats.len();
-            cats.push(Category { code: (*code).into(), parent: Some(p), children: vec![] });
+            cats.push(Category {
+                code: (*code).into(),
+                parent: Some(p),
+                children: vec![],
+            });
             cats[p].children.push(i);
         }
         Self::new(id.into(), id.into(), cats, true)
@@ -124,14 +145,26 @@ pub struct TableShape {
 
 impl TableShape {
     /// A shape from its parts.
-    pub fn new(id: String, dimensions: Vec<Arc<Dimension>>, measure: Measure, population: String) -> Self {
+    pub fn new(
+        id: String,
+        dimensions: Vec<Arc<Dimension>>,
+        measure: Measure,
+        population: String,
+    ) -> Self {
         let mut strides = vec![0; dimensions.len()];
         let mut len = 1;
         for (i, d) in dimensions.iter().enumerate().rev() {
             strides[i] = len;
             len *= d.categories.len();
         }
-        Self { id, dimensions, measure, population, strides, len }
+        Self {
+            id,
+            dimensions,
+            measure,
+            population,
+            strides,
+            len,
+        }
     }
 
     /// Number of cells.
@@ -181,7 +214,10 @@ impl TableShape {
 
     /// Whether every additive dimension of the cell is at a leaf category.
     pub fn is_inner(&self, cell: usize) -> bool {
-        self.key(cell).iter().zip(&self.dimensions).all(|(&k, d)| !d.additive || d.is_leaf(k))
+        self.key(cell)
+            .iter()
+            .zip(&self.dimensions)
+            .all(|(&k, d)| !d.additive || d.is_leaf(k))
     }
 
     /// Every additive relation of the table: for each dimension, each
@@ -237,7 +273,8 @@ impl TableShape {
     /// into the status variable.
     pub fn quantity(&self, cell: usize) -> String {
         let key = self.key(cell);
-        let mut status: Option<&str> = (self.population != "total").then_some(self.population.as_str());
+        let mut status: Option<&str> =
+            (self.population != "total").then_some(self.population.as_str());
         let mut parts: Vec<(String, String)> = Vec::new();
         for (d, &k) in self.dimensions.iter().zip(&key) {
             let code = d.categories[k].code.as_str();
@@ -287,7 +324,11 @@ impl Table {
     /// An all-zero table.
     pub fn zeros(shape: Arc<TableShape>) -> Self {
         let n = shape.len();
-        Self { shape, values: vec![0; n], contributors: vec![0; n] }
+        Self {
+            shape,
+            values: vec![0; n],
+            contributors: vec![0; n],
+        }
     }
 
     /// Adds to an inner cell and every margin above it: `value` people to a
@@ -310,7 +351,10 @@ impl Table {
                 }
             }
             let stride = self.shape.strides[di];
-            acc = acc.iter().flat_map(|a| chain.iter().map(move |c| a + c * stride)).collect();
+            acc = acc
+                .iter()
+                .flat_map(|a| chain.iter().map(move |c| a + c * stride))
+                .collect();
         }
         for cell in acc {
             self.values[cell] += value;
@@ -333,9 +377,17 @@ mod tests {
     use super::*;
 
     fn shape() -> TableShape {
-        let status = Dimension::hierarchy("status", &[("a", "total"), ("a.x", "a"), ("a.y", "a"), ("b", "total")]);
+        let status = Dimension::hierarchy(
+            "status",
+            &[("a", "total"), ("a.x", "a"), ("a.y", "a"), ("b", "total")],
+        );
         let gender = Dimension::flat("gender", &["female", "male"]);
-        TableShape::new("t".into(), vec![Arc::new(status), Arc::new(gender)], Measure::Count, "total".into())
+        TableShape::new(
+            "t".into(),
+            vec![Arc::new(status), Arc::new(gender)],
+            Measure::Count,
+            "total".into(),
+        )
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use prikk_privacy::{Dimension, Measure, Policy, PublishedTable, Table, TableShape, audit, protect};
+use prikk_privacy::{
+    Dimension, Measure, Policy, PublishedTable, Table, TableShape, audit, protect,
+};
 
 fn flat(id: &str, codes: &[&str]) -> Arc<Dimension> {
     Arc::new(Dimension::flat(id, codes))
@@ -12,7 +14,12 @@ fn flat(id: &str, codes: &[&str]) -> Arc<Dimension> {
 fn one_way(values: &[i64]) -> Table {
     let codes: Vec<String> = (0..values.len()).map(|i| format!("c{i}")).collect();
     let refs: Vec<&str> = codes.iter().map(String::as_str).collect();
-    let shape = Arc::new(TableShape::new("t".into(), vec![flat("d", &refs)], Measure::Count, "total".into()));
+    let shape = Arc::new(TableShape::new(
+        "t".into(),
+        vec![flat("d", &refs)],
+        Measure::Count,
+        "total".into(),
+    ));
     let mut t = Table::zeros(shape);
     for (i, &v) in values.iter().enumerate() {
         t.add_inner(&[i + 1], v);
@@ -23,7 +30,12 @@ fn one_way(values: &[i64]) -> Table {
 fn publish(t: &Table, hidden: &[usize]) -> PublishedTable {
     PublishedTable {
         shape: t.shape.clone(),
-        cells: t.values.iter().enumerate().map(|(i, &v)| (!hidden.contains(&i)).then_some(v)).collect(),
+        cells: t
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (!hidden.contains(&i)).then_some(v))
+            .collect(),
     }
 }
 
@@ -33,7 +45,11 @@ fn a_lone_suppressed_cell_in_a_line_is_derivable() {
     let t = one_way(&[3, 8, 9]);
     let r = audit(&[publish(&t, &[1])], &Policy::default(), None, false);
     assert!(!r.passed);
-    assert!(r.failures[0].contains("can be computed"), "{:?}", r.failures);
+    assert!(
+        r.failures[0].contains("can be computed"),
+        "{:?}",
+        r.failures
+    );
 }
 
 #[test]
@@ -42,16 +58,50 @@ fn two_cells_that_must_sum_to_two_are_both_one_when_zeros_are_published() {
     // but zeros are published, so each hidden cell is at least 1: both are 1.
     let t = one_way(&[1, 1, 10]);
     let published = publish(&t, &[1, 2]);
-    let rank_only = audit(&[published.clone()], &Policy { singletons: false, ..Policy::default() }, None, false);
-    assert!(rank_only.passed, "the rank test alone cannot see this: {:?}", rank_only.failures);
-    let full = audit(&[published.clone()], &Policy { singletons: false, ..Policy::default() }, None, true);
+    let rank_only = audit(
+        &[published.clone()],
+        &Policy {
+            singletons: false,
+            ..Policy::default()
+        },
+        None,
+        false,
+    );
+    assert!(
+        rank_only.passed,
+        "the rank test alone cannot see this: {:?}",
+        rank_only.failures
+    );
+    let full = audit(
+        &[published.clone()],
+        &Policy {
+            singletons: false,
+            ..Policy::default()
+        },
+        None,
+        true,
+    );
     assert!(!full.passed);
-    assert!(full.intervals.iter().all(|i| i.exact && i.lower == 1 && i.upper == Some(1)), "{:?}", full.intervals);
+    assert!(
+        full.intervals
+            .iter()
+            .all(|i| i.exact && i.lower == 1 && i.upper == Some(1)),
+        "{:?}",
+        full.intervals
+    );
     // With zeros protected the same pattern leaves [0, 2] for each.
-    let zeros = Policy { protect_zeros: true, singletons: false, ..Policy::default() };
+    let zeros = Policy {
+        protect_zeros: true,
+        singletons: false,
+        ..Policy::default()
+    };
     let r = audit(&[published], &zeros, None, true);
     assert!(r.passed, "{:?}", r.failures);
-    assert!(r.intervals.iter().all(|i| i.lower == 0 && i.upper == Some(2)));
+    assert!(
+        r.intervals
+            .iter()
+            .all(|i| i.lower == 0 && i.upper == Some(2))
+    );
 }
 
 #[test]
@@ -60,9 +110,19 @@ fn protect_hides_a_third_cell_when_a_pair_sums_to_two() {
     let p = protect(&[t.clone()], &Policy::default()).unwrap();
     assert!(p.audit.passed, "{:?}", p.audit.failures);
     let hidden = p.suppressed[0].iter().filter(|&&s| s).count();
-    assert!(hidden >= 3, "a pair of ones needs a third cell, got {hidden}");
-    let published: Vec<usize> = (0..t.values.len()).filter(|&i| p.suppressed[0][i]).collect();
-    let again = audit(&[publish(&t, &published)], &Policy::default(), Some(&[t]), true);
+    assert!(
+        hidden >= 3,
+        "a pair of ones needs a third cell, got {hidden}"
+    );
+    let published: Vec<usize> = (0..t.values.len())
+        .filter(|&i| p.suppressed[0][i])
+        .collect();
+    let again = audit(
+        &[publish(&t, &published)],
+        &Policy::default(),
+        Some(&[t]),
+        true,
+    );
     assert!(again.passed, "{:?}", again.failures);
 }
 
@@ -73,11 +133,26 @@ fn a_singleton_subtracting_itself() {
     // the 1 knows it and computes 4 - 1 = 3.
     let t = one_way(&[1, 3, 16, 20]);
     let published = publish(&t, &[1, 2]);
-    let no_singletons = Policy { singletons: false, ..Policy::default() };
-    assert!(audit(&[published.clone()], &no_singletons, Some(&[t.clone()]), true).passed);
+    let no_singletons = Policy {
+        singletons: false,
+        ..Policy::default()
+    };
+    assert!(
+        audit(
+            &[published.clone()],
+            &no_singletons,
+            Some(&[t.clone()]),
+            true
+        )
+        .passed
+    );
     let r = audit(&[published], &Policy::default(), Some(&[t.clone()]), true);
     assert!(!r.passed);
-    assert!(r.failures.iter().any(|f| f.contains("one person")), "{:?}", r.failures);
+    assert!(
+        r.failures.iter().any(|f| f.contains("one person")),
+        "{:?}",
+        r.failures
+    );
     let p = protect(&[t], &Policy::default()).unwrap();
     assert!(p.audit.passed);
     assert_eq!(p.secondary_count, 1, "one more cell is enough");
@@ -88,10 +163,23 @@ fn a_margin_suppressed_in_one_table_but_published_in_another() {
     // status x gender, and a country table for the admitted: the country
     // table's margins are the `admitted` row of the status table.
     let gender = flat("gender", &["female", "male"]);
-    let status = Arc::new(Dimension::hierarchy("status", &[("admitted", "total"), ("assessing", "total")]));
+    let status = Arc::new(Dimension::hierarchy(
+        "status",
+        &[("admitted", "total"), ("assessing", "total")],
+    ));
     let country = flat("country", &["IQ", "SO"]);
-    let s = Arc::new(TableShape::new("status".into(), vec![status, gender.clone()], Measure::Count, "total".into()));
-    let c = Arc::new(TableShape::new("country".into(), vec![country, gender], Measure::Count, "admitted".into()));
+    let s = Arc::new(TableShape::new(
+        "status".into(),
+        vec![status, gender.clone()],
+        Measure::Count,
+        "total".into(),
+    ));
+    let c = Arc::new(TableShape::new(
+        "country".into(),
+        vec![country, gender],
+        Measure::Count,
+        "admitted".into(),
+    ));
     let mut st = Table::zeros(s.clone());
     let mut ct = Table::zeros(c.clone());
     for (iq_f, so_f, iq_m, so_m) in [(6, 2, 7, 9)] {
@@ -106,9 +194,20 @@ fn a_margin_suppressed_in_one_table_but_published_in_another() {
     st.add_inner(&[2, 2], 11);
     // Hide admitted women (8) in the status table, but publish it in the country table.
     let admitted_women = s.cell_by_codes(&["admitted", "female"]).unwrap();
-    let r = audit(&[publish(&st, &[admitted_women]), publish(&ct, &[])], &Policy::default(), None, false);
+    let r = audit(
+        &[publish(&st, &[admitted_women]), publish(&ct, &[])],
+        &Policy::default(),
+        None,
+        false,
+    );
     assert!(!r.passed);
-    assert!(r.failures.iter().any(|f| f.contains("published differently")), "{:?}", r.failures);
+    assert!(
+        r.failures
+            .iter()
+            .any(|f| f.contains("published differently")),
+        "{:?}",
+        r.failures
+    );
     // protect treats the two cells as one quantity.
     let p = protect(&[st.clone(), ct.clone()], &Policy::default()).unwrap();
     assert!(p.audit.passed, "{:?}", p.audit.failures);
@@ -121,7 +220,12 @@ fn a_margin_suppressed_in_one_table_but_published_in_another() {
         .enumerate()
         .map(|(i, t)| PublishedTable {
             shape: t.shape.clone(),
-            cells: t.values.iter().enumerate().map(|(c, &v)| (!p.suppressed[i][c]).then_some(v)).collect(),
+            cells: t
+                .values
+                .iter()
+                .enumerate()
+                .map(|(c, &v)| (!p.suppressed[i][c]).then_some(v))
+                .collect(),
         })
         .collect();
     let r = audit(&view, &Policy::default(), Some(&[st, ct]), true);

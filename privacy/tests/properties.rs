@@ -3,18 +3,32 @@
 
 use std::sync::Arc;
 
+use prikk_privacy::{
+    Dimension, Measure, Policy, PublishedTable, Table, TableShape, audit, protect,
+    unprotected_small_cells,
+};
 use proptest::prelude::*;
-use prikk_privacy::{Dimension, Measure, Policy, PublishedTable, Table, TableShape, audit, protect, unprotected_small_cells};
 
 fn shape(rows: usize, cols: usize, hierarchical: bool) -> Arc<TableShape> {
     let row_codes: Vec<String> = (0..rows).map(|i| format!("r{i}")).collect();
     let rows_dim = if hierarchical {
         // Two groups: g0 holds the first half, g1 the rest.
-        let mut nodes: Vec<(String, String)> = vec![("g0".into(), "total".into()), ("g1".into(), "total".into())];
+        let mut nodes: Vec<(String, String)> =
+            vec![("g0".into(), "total".into()), ("g1".into(), "total".into())];
         for (i, c) in row_codes.iter().enumerate() {
-            nodes.push((format!("{}.{c}", if i < rows / 2 { "g0" } else { "g1" }), if i < rows / 2 { "g0".into() } else { "g1".into() }));
+            nodes.push((
+                format!("{}.{c}", if i < rows / 2 { "g0" } else { "g1" }),
+                if i < rows / 2 {
+                    "g0".into()
+                } else {
+                    "g1".into()
+                },
+            ));
         }
-        let refs: Vec<(&str, &str)> = nodes.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let refs: Vec<(&str, &str)> = nodes
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
         Dimension::hierarchy("rows", &refs)
     } else {
         let refs: Vec<&str> = row_codes.iter().map(String::as_str).collect();
@@ -32,7 +46,9 @@ fn shape(rows: usize, cols: usize, hierarchical: bool) -> Arc<TableShape> {
 
 fn table(shape: Arc<TableShape>, values: &[i64]) -> Table {
     let mut t = Table::zeros(shape.clone());
-    let leaves: Vec<usize> = (0..shape.dimensions[0].categories.len()).filter(|&i| shape.dimensions[0].is_leaf(i) && i != 0).collect();
+    let leaves: Vec<usize> = (0..shape.dimensions[0].categories.len())
+        .filter(|&i| shape.dimensions[0].is_leaf(i) && i != 0)
+        .collect();
     let cols = shape.dimensions[1].categories.len() - 1;
     let mut it = values.iter().cycle();
     for &r in &leaves {
