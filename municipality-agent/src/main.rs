@@ -28,6 +28,9 @@ enum Command {
     Outbox(cli::outbox::Args),
     /// List or verify the hash-chained log of everything that left.
     Audit(cli::auditlog::Args),
+    /// Print samples of the differential-privacy noise, one integer per line,
+    /// so anyone can test the sampler with their own statistics tools.
+    DpSample(cli::dp_sample::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cli::run::run(a),
         Command::Outbox(a) => cli::outbox::run(a),
         Command::Audit(a) => cli::auditlog::run(a),
+        Command::DpSample(a) => cli::dp_sample::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -227,7 +227,10 @@ pub const INTEGER_COLUMNS: &[(&str, i64, i64)] = &[
 /// Range of a summed column: a sum is clamped to nothing, values are validated
 /// against this range on ingest.
 pub fn integer_range(column: &str) -> Option<(i64, i64)> {
-    INTEGER_COLUMNS.iter().find(|(c, _, _)| *c == column).map(|&(_, lo, hi)| (lo, hi))
+    INTEGER_COLUMNS
+        .iter()
+        .find(|(c, _, _)| *c == column)
+        .map(|&(_, lo, hi)| (lo, hi))
 }
 
 struct Ctx<'a> {
@@ -240,7 +243,12 @@ impl Ctx<'_> {
         let before = &self.text[..offset.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        DefinitionError::Syntax { origin: self.origin.to_string(), line, column, message: message.into() }
+        DefinitionError::Syntax {
+            origin: self.origin.to_string(),
+            line,
+            column,
+            message: message.into(),
+        }
     }
 }
 
@@ -267,7 +275,9 @@ impl Definition {
             let at = d.span().start;
             let spec = build_dimension(d.get_ref()).map_err(|m| ctx.err_at(at, m))?;
             if dims.insert(d.get_ref().id.clone(), spec).is_some() {
-                return Err(ctx.err_at(at, format!("dimension `{}` declared twice", d.get_ref().id)));
+                return Err(
+                    ctx.err_at(at, format!("dimension `{}` declared twice", d.get_ref().id))
+                );
             }
         }
         let gender = dims.get("gender").cloned();
@@ -281,14 +291,20 @@ impl Definition {
             }
             let mut specs = Vec::new();
             for d in &rt.dimensions {
-                let spec = dims
-                    .get(d)
-                    .ok_or_else(|| ctx.err_at(at, format!("table `{}`: unknown dimension `{d}`", rt.id)))?;
+                let spec = dims.get(d).ok_or_else(|| {
+                    ctx.err_at(at, format!("table `{}`: unknown dimension `{d}`", rt.id))
+                })?;
                 specs.push(spec.clone());
             }
             if rt.by_gender {
                 let g = gender.clone().ok_or_else(|| {
-                    ctx.err_at(at, format!("table `{}` is by gender but no `gender` dimension is declared", rt.id))
+                    ctx.err_at(
+                        at,
+                        format!(
+                            "table `{}` is by gender but no `gender` dimension is declared",
+                            rt.id
+                        ),
+                    )
                 })?;
                 if rt.dimensions.iter().any(|d| d == "gender") {
                     return Err(ctx.err_at(at, format!("table `{}` names gender twice", rt.id)));
@@ -298,17 +314,26 @@ impl Definition {
             let population = rt.population.clone().unwrap_or_else(|| "total".into());
             if population != "total" {
                 let status = dims.get("status").ok_or_else(|| {
-                    ctx.err_at(at, format!("table `{}`: population needs a `status` dimension", rt.id))
+                    ctx.err_at(
+                        at,
+                        format!("table `{}`: population needs a `status` dimension", rt.id),
+                    )
                 })?;
                 if status.dimension.index_of(&population).is_none() {
-                    return Err(ctx.err_at(at, format!("table `{}`: unknown population `{population}`", rt.id)));
+                    return Err(ctx.err_at(
+                        at,
+                        format!("table `{}`: unknown population `{population}`", rt.id),
+                    ));
                 }
             }
             let measure = match &rt.sum {
                 None => Measure::Count,
                 Some(col) => {
                     if integer_range(col).is_none() {
-                        return Err(ctx.err_at(at, format!("table `{}`: `{col}` is not an integer column", rt.id)));
+                        return Err(ctx.err_at(
+                            at,
+                            format!("table `{}`: `{col}` is not an integer column", rt.id),
+                        ));
                     }
                     Measure::Sum(col.clone())
                 }
@@ -319,12 +344,22 @@ impl Definition {
                 measure,
                 population,
             );
-            tables.push(TableSpec { shape: Arc::new(shape), title: rt.title.clone(), dimensions: specs });
+            tables.push(TableSpec {
+                shape: Arc::new(shape),
+                title: rt.title.clone(),
+                dimensions: specs,
+            });
         }
         if tables.is_empty() {
             return Err(ctx.err_at(0, "a definition needs at least one table"));
         }
-        Ok(Definition { id: raw.id, version: raw.version, title: raw.title, tables, source_text: text.to_string() })
+        Ok(Definition {
+            id: raw.id,
+            version: raw.version,
+            title: raw.title,
+            tables,
+            source_text: text.to_string(),
+        })
     }
 
     /// The input columns the agent may read: the allowlist.
@@ -371,13 +406,19 @@ fn build_dimension(d: &RawDimension) -> Result<DimensionSpec, String> {
     let mut unique = BTreeSet::new();
     for c in &codes {
         if c.is_empty() || c == "total" {
-            return Err(format!("dimension `{id}`: `{c}` is not a valid category code"));
+            return Err(format!(
+                "dimension `{id}`: `{c}` is not a valid category code"
+            ));
         }
         if !unique.insert(c.clone()) {
             return Err(format!("dimension `{id}`: category `{c}` listed twice"));
         }
     }
-    let need_source = || d.source.clone().ok_or_else(|| format!("dimension `{id}` needs a `source` column"));
+    let need_source = || {
+        d.source
+            .clone()
+            .ok_or_else(|| format!("dimension `{id}` needs a `source` column"))
+    };
     let (source, additive, hierarchical) = match d.kind {
         RawKind::Status => (DimensionSource::Status, true, true),
         RawKind::Code => {
@@ -388,7 +429,15 @@ fn build_dimension(d: &RawDimension) -> Result<DimensionSpec, String> {
                 codes.push(u.clone());
             }
             let column = need_source()?;
-            (DimensionSource::Code { column, other: d.other.clone(), unknown: d.unknown.clone() }, true, false)
+            (
+                DimensionSource::Code {
+                    column,
+                    other: d.other.clone(),
+                    unknown: d.unknown.clone(),
+                },
+                true,
+                false,
+            )
         }
         RawKind::Bucket => {
             if d.edges.len() + 1 != d.categories.len() {
@@ -404,14 +453,18 @@ fn build_dimension(d: &RawDimension) -> Result<DimensionSpec, String> {
             }
             let minimum = d.minimum.unwrap_or(0);
             if d.edges.first().is_some_and(|&e| e <= minimum) {
-                return Err(format!("dimension `{id}`: the first edge must be above the minimum {minimum}"));
+                return Err(format!(
+                    "dimension `{id}`: the first edge must be above the minimum {minimum}"
+                ));
             }
             if let Some(u) = &d.unknown {
                 codes.push(u.clone());
             }
             let column = need_source()?;
             if integer_range(&column).is_none() {
-                return Err(format!("dimension `{id}`: `{column}` is not an integer column"));
+                return Err(format!(
+                    "dimension `{id}`: `{column}` is not an integer column"
+                ));
             }
             (
                 DimensionSource::Bucket {
@@ -425,43 +478,73 @@ fn build_dimension(d: &RawDimension) -> Result<DimensionSpec, String> {
                 false,
             )
         }
-        RawKind::Multi => (DimensionSource::Multi { column: need_source()? }, false, false),
+        RawKind::Multi => (
+            DimensionSource::Multi {
+                column: need_source()?,
+            },
+            false,
+            false,
+        ),
         RawKind::Flags => {
             let names: Vec<&String> = d.flags.iter().map(|f| &f.category).collect();
             if names != d.categories.iter().collect::<Vec<_>>() {
-                return Err(format!("dimension `{id}`: `flags` must list one flag per category, in order"));
+                return Err(format!(
+                    "dimension `{id}`: `flags` must list one flag per category, in order"
+                ));
             }
-            (DimensionSource::Flags { flags: d.flags.clone() }, false, false)
+            (
+                DimensionSource::Flags {
+                    flags: d.flags.clone(),
+                },
+                false,
+                false,
+            )
         }
     };
     let mut cats: Vec<Category> = Vec::new();
     if additive {
-        cats.push(Category { code: "total".into(), parent: None, children: vec![] });
+        cats.push(Category {
+            code: "total".into(),
+            parent: None,
+            children: vec![],
+        });
     }
     for code in &codes {
         let parent = if !additive {
             None
         } else if hierarchical && code.contains('.') {
             let (p, _) = code.rsplit_once('.').unwrap_or((code, ""));
-            let pi = cats
-                .iter()
-                .position(|c| c.code == p)
-                .ok_or_else(|| format!("dimension `{id}`: `{code}` is listed before its parent `{p}`"))?;
+            let pi = cats.iter().position(|c| c.code == p).ok_or_else(|| {
+                format!("dimension `{id}`: `{code}` is listed before its parent `{p}`")
+            })?;
             Some(pi)
         } else {
             if !hierarchical && code.contains('.') {
-                return Err(format!("dimension `{id}`: only status categories may contain `.`"));
+                return Err(format!(
+                    "dimension `{id}`: only status categories may contain `.`"
+                ));
             }
             Some(0)
         };
         let idx = cats.len();
-        cats.push(Category { code: code.clone(), parent, children: vec![] });
+        cats.push(Category {
+            code: code.clone(),
+            parent,
+            children: vec![],
+        });
         if let Some(p) = parent {
             cats[p].children.push(idx);
         }
     }
-    let variable = if matches!(d.kind, RawKind::Status) { "status".to_string() } else { id.clone() };
-    Ok(DimensionSpec { dimension: Arc::new(Dimension::new(id.clone(), variable, cats, additive)), source })
+    let variable = if matches!(d.kind, RawKind::Status) {
+        "status".to_string()
+    } else {
+        id.clone()
+    };
+    Ok(DimensionSpec {
+        dimension: Arc::new(Dimension::new(id.clone(), variable, cats, additive)),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -477,8 +560,19 @@ mod tests {
         assert_eq!(status.shape.dimensions[0].categories.len(), 26);
         assert_eq!(status.shape.dimensions[1].id, "gender");
         let cols = d.allowed_columns();
-        for forbidden in ["name", "national_id", "health_notes", "diagnosis", "caseworker_notes", "phone", "address"] {
-            assert!(!cols.contains(forbidden), "{forbidden} must never be allowlisted");
+        for forbidden in [
+            "name",
+            "national_id",
+            "health_notes",
+            "diagnosis",
+            "caseworker_notes",
+            "phone",
+            "address",
+        ] {
+            assert!(
+                !cols.contains(forbidden),
+                "{forbidden} must never be allowlisted"
+            );
         }
         assert!(cols.contains("country_of_birth"));
         assert!(!cols.contains("birth_year"), "birth_year is in no table");
@@ -495,7 +589,8 @@ mod tests {
 
     #[test]
     fn unknown_dimension_in_table_is_refused() {
-        let text = EMBEDDED_NY_SJANSE_V1.replace("dimensions = [\"country\"]", "dimensions = [\"countri\"]");
+        let text = EMBEDDED_NY_SJANSE_V1
+            .replace("dimensions = [\"country\"]", "dimensions = [\"countri\"]");
         let e = Definition::parse(&text, "d.toml").unwrap_err().to_string();
         assert!(e.contains("unknown dimension `countri`"), "{e}");
         assert!(e.starts_with("d.toml:"), "{e}");
