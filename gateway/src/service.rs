@@ -27,26 +27,42 @@ struct Inner {
     intake: Intake,
     metrics: Arc<Metrics>,
     definition_sha256: Vec<u8>,
+    /// Bounds concurrent verifications to the number of cores, so a burst
+    /// queues instead of thrashing (the disclosure audit is CPU-bound).
+    cpu: Arc<tokio::sync::Semaphore>,
 }
 
 impl GatewayService {
     /// A service over a store (for key lookups), a verifier and an intake writer.
     pub fn new(store: Arc<Store>, verifier: Verifier, intake: Intake, metrics: Arc<Metrics>) -> Self {
         let definition_sha256 = prikk_proto::payload_sha256(verifier.definition().source_text.as_bytes()).to_vec();
-        Self { inner: Arc::new(Inner { store, verifier, intake, metrics, definition_sha256 }) }
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let cpu = Arc::new(tokio::sync::Semaphore::new(cores));
+        Self { inner: Arc::new(Inner { store, verifier, intake, metrics, definition_sha256, cpu }) }
     }
 
     /// Verifies and stores one envelope; returns the receipt.
     pub async fn submit(&self, env: pb::SignedReport) -> Result<Stored, RpcError> {
         let inner = self.inner.clone();
+        let permit = inner.cpu.clone().acquire_owned().await.map_err(|_| StoreError::WriterGone)?;
         let verified = tokio::task::spawn_blocking(move || -> Result<_, RpcError> {
+            let _permit = permit;
             inner.verifier.check_envelope(&env)?;
             let key = inner.store.key(&env.key_id)?;
-            Ok(inner.verifier.verify(&env, key.as_ref())?)
+            let (report, key) = inner.verifier.verify_signed(&env, key.as_ref())?;
+            // A resubmission of stored bytes (signature already checked) gets its receipt back
+            // without paying for the audit again.
+            if let Some(stored) = inner.store.stored_payload(&prikk_proto::payload_sha256(&env.report))? {
+                return Ok(Err(stored));
+            }
+            Ok(Ok(inner.verifier.check_report(&env, report, key)?))
         })
         .await
         .map_err(|_| StoreError::WriterGone)??;
-        self.inner.intake.submit(verified).await
+        match verified {
+            Ok(new) => self.inner.intake.submit(new).await,
+            Err(replayed) => Ok(replayed),
+        }
     }
 }
 

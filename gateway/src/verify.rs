@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use prikk_privacy::{Definition, Measure, Policy, PublishedTable, TableShape, audit, unprotected_small_cells};
+use prikk_privacy::{Definition, Measure, Policy, PublishedTable, Relation, TableShape, audit, unprotected_small_cells};
 use prikk_proto::{SignError, pb};
 
 use crate::error::Refusal;
@@ -21,6 +21,8 @@ pub const MAX_VALUE: i64 = 1_000_000_000_000;
 #[derive(Debug, Clone)]
 pub struct Verifier {
     definition: Arc<Definition>,
+    /// Per table id: its shape and additive relations, computed once.
+    shapes: HashMap<String, (Arc<TableShape>, Vec<Relation>)>,
     min_count: u32,
     periods: Vec<PeriodKind>,
     max_report_bytes: usize,
@@ -29,7 +31,12 @@ pub struct Verifier {
 impl Verifier {
     /// A verifier for one collected definition.
     pub fn new(definition: Arc<Definition>, min_count: u32, periods: Vec<PeriodKind>, max_report_bytes: usize) -> Self {
-        Self { definition, min_count, periods, max_report_bytes }
+        let shapes = definition
+            .tables
+            .iter()
+            .map(|t| (t.shape.id.clone(), (t.shape.clone(), t.shape.relations())))
+            .collect();
+        Self { definition, shapes, min_count, periods, max_report_bytes }
     }
 
     /// The collected definition.
@@ -60,6 +67,17 @@ impl Verifier {
     /// Everything after the key lookup. `key` is the registered key the
     /// envelope names, if any.
     pub fn verify(&self, env: &pb::SignedReport, key: Option<&RegisteredKey>) -> Result<NewReport, Refusal> {
+        let (report, key) = self.verify_signed(env, key)?;
+        self.check_report(env, report, key)
+    }
+
+    /// The cheap part: envelope, key known and active, signature over the
+    /// exact bytes, and decoding (only after the signature holds).
+    pub fn verify_signed<'k>(
+        &self,
+        env: &pb::SignedReport,
+        key: Option<&'k RegisteredKey>,
+    ) -> Result<(pb::Report, &'k RegisteredKey), Refusal> {
         self.check_envelope(env)?;
         let key = key.ok_or_else(|| Refusal::UnknownKey(env.key_id.clone()))?;
         if key.revoked_unix.is_some() {
@@ -69,6 +87,17 @@ impl Verifier {
             SignError::Malformed(_) => Refusal::MalformedReport,
             _ => Refusal::BadSignature,
         })?;
+        Ok((report, key))
+    }
+
+    /// The expensive part, for a report whose signature holds: definition,
+    /// tables, protection (the disclosure audit), project and period.
+    pub fn check_report(
+        &self,
+        env: &pb::SignedReport,
+        report: pb::Report,
+        key: &RegisteredKey,
+    ) -> Result<NewReport, Refusal> {
         if report.report_id.is_empty() || report.report_id.len() > MAX_ID_LEN || report.project.is_empty() {
             return Err(Refusal::MalformedReport);
         }
@@ -105,13 +134,11 @@ impl Verifier {
     /// Every table of the definition exactly once, with its dimensions, and
     /// every cell exactly once with a valid value.
     fn check_tables(&self, report: &pb::Report) -> Result<(Vec<NormalTable>, Vec<PublishedTable>), Refusal> {
-        let specs: HashMap<&str, &Arc<TableShape>> =
-            self.definition.tables.iter().map(|t| (t.shape.id.as_str(), &t.shape)).collect();
         let mut seen: HashMap<&str, ()> = HashMap::new();
         let mut normal = Vec::with_capacity(report.tables.len());
         let mut published = Vec::with_capacity(report.tables.len());
         for t in &report.tables {
-            let shape = specs.get(t.id.as_str()).ok_or_else(|| Refusal::Tables(format!("unknown table `{}`", clip(&t.id))))?;
+            let (shape, relations) = self.shapes.get(t.id.as_str()).ok_or_else(|| Refusal::Tables(format!("unknown table `{}`", clip(&t.id))))?;
             if seen.insert(t.id.as_str(), ()).is_some() {
                 return Err(Refusal::Tables(format!("table `{}` appears twice", t.id)));
             }
@@ -159,7 +186,7 @@ impl Verifier {
                 Some(v) => v,
                 None => return Err(Refusal::Tables(format!("table `{}`: cells are missing", t.id))),
             };
-            for r in shape.relations() {
+            for r in relations {
                 let parts: Option<i64> = r.parts.iter().map(|&p| cells[p]).sum(); // bounded by MAX_VALUE
                 if let (Some(total), Some(sum)) = (cells[r.total], parts)
                     && total != sum
@@ -176,7 +203,7 @@ impl Verifier {
                 values: cells.clone(),
                 contributors: is_sum.then_some(contributors),
             });
-            published.push(PublishedTable { shape: (*shape).clone(), cells });
+            published.push(PublishedTable { shape: shape.clone(), cells });
         }
         if let Some(missing) = self.definition.tables.iter().find(|t| !seen.contains_key(t.shape.id.as_str())) {
             return Err(Refusal::Tables(format!("table `{}` is missing", missing.shape.id)));

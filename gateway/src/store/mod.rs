@@ -43,8 +43,9 @@ pub enum StoreError {
 }
 
 /// Numbered schema migrations; applied in order, each in its own transaction.
-const MIGRATIONS: &[(u32, &str)] = &[(
-    1,
+const MIGRATIONS: &[(u32, &str)] = &[
+    (
+        1,
     "CREATE TABLE projects (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -83,7 +84,10 @@ const MIGRATIONS: &[(u32, &str)] = &[(
         contributors TEXT,
         PRIMARY KEY (report, table_id)
      ) WITHOUT ROWID;",
-)];
+    ),
+    // Resubmissions are recognised by payload hash before the expensive checks.
+    (2, "CREATE INDEX reports_payload_sha256 ON reports(payload_sha256);"),
+];
 
 /// A registered project.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +138,15 @@ pub struct StoredReport {
     pub definition_version: u32,
     /// Tables in the definition's cell order.
     pub tables: Vec<NormalTable>,
+}
+
+/// A stored report's receipt bytes and payload hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReceipt {
+    /// The serialized signed receipt, exactly as returned to the agent.
+    pub receipt: Vec<u8>,
+    /// SHA-256 of the signed payload.
+    pub payload_sha256: Vec<u8>,
 }
 
 /// One project's reporting state for a period.
@@ -284,12 +297,32 @@ impl Store {
     }
 
     /// The stored receipt and payload hash of a report id.
-    pub fn receipt(&self, report_id: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn receipt(&self, report_id: &str) -> Result<Option<StoredReceipt>, StoreError> {
         self.with(|c| {
             Ok(c.query_row("SELECT receipt, payload_sha256 FROM reports WHERE report_id = ?1", [report_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+                Ok(StoredReceipt { receipt: r.get(0)?, payload_sha256: r.get(1)? })
             })
             .optional()?)
+        })
+    }
+
+    /// The receipt of an already stored report with exactly these payload
+    /// bytes (by SHA-256), if any.
+    pub fn stored_payload(&self, payload_sha256: &[u8; 32]) -> Result<Option<Stored>, StoreError> {
+        self.with(|c| {
+            let row: Option<(Vec<u8>, u32)> = c
+                .query_row(
+                    "SELECT receipt, revision FROM reports WHERE payload_sha256 = ?1",
+                    [payload_sha256.as_slice()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            row.map(|(receipt, revision)| {
+                let receipt = <prikk_proto::pb::Receipt as prost::Message>::decode(receipt.as_slice())
+                    .map_err(|e| StoreError::Corrupt(format!("stored receipt: {e}")))?;
+                Ok(Stored { receipt, revision, replayed: true })
+            })
+            .transpose()
         })
     }
 

@@ -76,8 +76,8 @@ async fn killed_gateway_loses_no_acknowledged_report_and_exports_parse() {
     }
     let store = prikk_gateway::Store::open(&db).unwrap();
     for body in &acknowledged {
-        let (stored, _) = store.receipt(&body.report_id).unwrap().expect("acknowledged report survives SIGKILL");
-        assert_eq!(pb::Receipt::decode(stored.as_slice()).unwrap(), receipts[acknowledged.iter().position(|b| b == body).unwrap()]);
+        let stored = store.receipt(&body.report_id).unwrap().expect("acknowledged report survives SIGKILL");
+        assert_eq!(pb::Receipt::decode(stored.receipt.as_slice()).unwrap(), receipts[acknowledged.iter().position(|b| b == body).unwrap()]);
     }
     assert_eq!(store.report_count().unwrap(), 6);
     drop(store);

@@ -261,9 +261,9 @@ async fn graceful_shutdown_stores_every_acknowledged_report_and_restart_keeps_th
     }
     // Every acknowledged report is stored with the receipt it was given; nothing half-stored.
     for body in &acknowledged {
-        let (receipt, sha) = store.receipt(&body.report_id).unwrap().expect("acknowledged report is stored");
-        assert_eq!(sha, body.payload_sha256);
-        let stored = verify_receipt(&key, &pb::Receipt::decode(receipt.as_slice()).unwrap()).unwrap();
+        let stored = store.receipt(&body.report_id).unwrap().expect("acknowledged report is stored");
+        assert_eq!(stored.payload_sha256, body.payload_sha256);
+        let stored = verify_receipt(&key, &pb::Receipt::decode(stored.receipt.as_slice()).unwrap()).unwrap();
         assert_eq!(&stored, body);
     }
     let stored_count = store.report_count().unwrap() as usize;
