@@ -25,7 +25,9 @@ mod model;
 mod plan;
 
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 
 use prikk_privacy::definition::{Definition, Derive};
@@ -70,7 +72,9 @@ fn decode<'a>(bytes: &'a [u8], origin: &str) -> Result<(Cow<'a, str>, Decoding),
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         return Err(IngestError::Utf16 { origin: origin.into() });
     }
-    if let Some(pos) = bytes.iter().position(|&b| b == 0) {
+    // `contains` on bytes is a fast memchr; the position is needed only for the message.
+    if bytes.contains(&0) {
+        let pos = bytes.iter().position(|&b| b == 0).unwrap_or(0);
         return Err(IngestError::Binary { origin: origin.into(), line: line_of(bytes, pos) });
     }
     let (body, bom) = match bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
@@ -119,6 +123,144 @@ pub fn derive_value(derive: Derive, value: i64, as_of_year: i32) -> i64 {
     }
 }
 
+/// Exports at least this large are read with CSV parsing on a second thread.
+const THREADED_MIN_BYTES: usize = 4 << 20;
+
+/// Records handed between the CSV thread and the row thread at a time.
+const BATCH: usize = 1024;
+
+struct Batch {
+    records: Vec<csv::ByteRecord>,
+    len: usize,
+}
+
+/// Feeds every record to `process` in file order. When `threaded`, the CSV
+/// structure is parsed on a second thread while this one types the fields;
+/// batches of records are recycled, so neither side allocates per row.
+fn read_records(
+    rdr: &mut csv::Reader<&[u8]>,
+    threaded: bool,
+    process: &mut dyn FnMut(&csv::ByteRecord),
+) -> Result<(), csv::Error> {
+    if !threaded {
+        let mut rec = csv::ByteRecord::new();
+        while rdr.read_byte_record(&mut rec)? {
+            process(&rec);
+        }
+        return Ok(());
+    }
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<Batch, csv::Error>>(4);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Batch>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            loop {
+                let mut batch = empty_rx.try_recv().unwrap_or_else(|_| Batch { records: Vec::new(), len: 0 });
+                batch.len = 0;
+                let mut done = false;
+                while batch.len < BATCH {
+                    if batch.records.len() == batch.len {
+                        batch.records.push(csv::ByteRecord::new());
+                    }
+                    match rdr.read_byte_record(&mut batch.records[batch.len]) {
+                        Ok(true) => batch.len += 1,
+                        Ok(false) => {
+                            done = true;
+                            break;
+                        }
+                        Err(e) => {
+                            let _ = full_tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                // A closed channel means the reader stopped: nothing more to do.
+                if full_tx.send(Ok(batch)).is_err() || done {
+                    return;
+                }
+            }
+        });
+        // Owned here, so it is dropped (and the CSV thread released) before the scope joins.
+        let full_rx = full_rx;
+        for batch in full_rx.iter() {
+            let batch = batch?;
+            for rec in &batch.records[..batch.len] {
+                process(rec);
+            }
+            let _ = empty_tx.send(batch);
+        }
+        Ok(())
+    })
+}
+
+/// The `person_ref`s seen so far, kept exactly (bytes in one arena, found by
+/// a fast hash), so duplicate detection costs no allocation per row. The
+/// arena is dropped when reading ends: references never leave ingest.
+#[derive(Default)]
+struct RefSet {
+    arena: Vec<u8>,
+    by_hash: HashMap<u64, (usize, usize, u64), BuildHasherDefault<Prehashed>>,
+    /// Distinct references whose hash collided with an earlier one.
+    collided: HashMap<Box<[u8]>, u64>,
+}
+
+impl RefSet {
+    /// The line a reference was first seen on, or `None` (and remember it at `line`).
+    fn first_line_or_insert(&mut self, r: &[u8], line: u64) -> Option<u64> {
+        match self.by_hash.entry(fx_hash(r)) {
+            Entry::Occupied(e) => {
+                let (start, len, first) = *e.get();
+                if &self.arena[start..start + len] == r {
+                    return Some(first);
+                }
+                if let Some(&first) = self.collided.get(r) {
+                    return Some(first);
+                }
+                self.collided.insert(r.into(), line);
+                None
+            }
+            Entry::Vacant(v) => {
+                v.insert((self.arena.len(), r.len(), line));
+                self.arena.extend_from_slice(r);
+                None
+            }
+        }
+    }
+}
+
+/// A multiply-rotate hash (as in rustc's FxHash) over 8-byte words.
+fn fx_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    let mut w = [0u8; 8];
+    w[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    h ^ (h >> 29)
+}
+
+/// A hasher for keys that already are hashes.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Core {
     ReferredOn,
@@ -160,6 +302,17 @@ pub fn ingest_bytes(
     origin: &str,
     def: &Definition,
     opts: &IngestOptions,
+) -> Result<Ingested, IngestError> {
+    ingest_with(bytes, origin, def, opts, None)
+}
+
+/// `threaded`: `None` decides by size.
+fn ingest_with(
+    bytes: &[u8],
+    origin: &str,
+    def: &Definition,
+    opts: &IngestOptions,
+    threaded: Option<bool>,
 ) -> Result<Ingested, IngestError> {
     let selected = match &opts.project {
         Some(p) => Some(columns::parse_project(p.trim().as_bytes()).map_err(|_| IngestError::BadProject(p.clone()))?),
@@ -242,6 +395,7 @@ pub fn ingest_bytes(
     let absent_columns: Vec<String> =
         allowed.iter().filter(|c| !seen.contains_key(c.as_str()) && *c != "project").cloned().collect();
     let header_len = rec.len();
+    let project_slot = slots.iter().position(|s| s.project).unwrap_or(0);
 
     let mut summary = IngestSummary {
         origin: origin.into(),
@@ -257,16 +411,20 @@ pub fn ingest_bytes(
     };
     let ncols = columns.len();
     let as_of_year = opts.as_of.map(Date::year);
-    let mut participants: Vec<Participant> = Vec::new();
-    let mut values: Vec<u32> = Vec::new();
-    let mut refs: HashMap<Box<[u8]>, u64> = HashMap::new();
+    // Reserve for the rows a sample of the text suggests, so large files do not reallocate.
+    let sample = &text.as_bytes()[..text.len().min(1 << 20)];
+    let lines = sample.iter().filter(|&&b| b == b'\n').count().max(1);
+    let estimate = (text.len() / (sample.len() / lines).max(1)).min(50_000_000);
+    let mut participants: Vec<Participant> = Vec::with_capacity(estimate);
+    let mut values: Vec<u32> = Vec::with_capacity(estimate.saturating_mul(ncols));
+    let mut refs = RefSet::default();
     let mut projects = Projects { names: Vec::new() };
     let mut in_file: BTreeSet<usize> = BTreeSet::new();
     let mut others: BTreeSet<usize> = BTreeSet::new();
     let mut problems: Vec<(Option<&str>, Reason)> = Vec::new();
     let mut row_values: Vec<u32> = vec![MISSING; ncols];
 
-    while rdr.read_byte_record(&mut rec).map_err(csv_err)? {
+    let mut process = |rec: &csv::ByteRecord| {
         summary.rows_read += 1;
         let line = rec.position().map_or(0, csv::Position::line);
         problems.clear();
@@ -278,12 +436,11 @@ pub fn ingest_bytes(
                 column: None,
                 reason: Reason::FieldCount { expected: header_len, found: rec.len() },
             });
-            continue;
+            return;
         }
         // Project first: rows of other projects are none of this report's business.
         if has_project_column {
-            let i = slots.iter().position(|s| s.project).unwrap_or(0);
-            let raw = trim(&rec[i]);
+            let raw = trim(&rec[project_slot]);
             if raw.is_empty() {
                 problems.push((Some("project"), Reason::Missing));
             } else {
@@ -294,7 +451,7 @@ pub fn ingest_bytes(
                         {
                             others.insert(p);
                             summary.rows_other_projects += 1;
-                            continue;
+                            return;
                         }
                         in_file.insert(p);
                     }
@@ -396,12 +553,10 @@ pub fn ingest_bytes(
                 }
             }
         }
-        if !person_ref.is_empty() {
-            if let Some(&first_line) = refs.get(person_ref) {
-                problems.push((Some("person_ref"), Reason::Duplicate { first_line }));
-            } else {
-                refs.insert(person_ref.into(), line);
-            }
+        if !person_ref.is_empty()
+            && let Some(first_line) = refs.first_line_or_insert(person_ref, line)
+        {
+            problems.push((Some("person_ref"), Reason::Duplicate { first_line }));
         }
         match (problems.is_empty(), referred_on, intake, gender) {
             (true, Some(referred_on), Some(intake), Some(gender)) => {
@@ -423,7 +578,8 @@ pub fn ingest_bytes(
                 }
             }
         }
-    }
+    };
+    read_records(&mut rdr, threaded.unwrap_or(text.len() >= THREADED_MIN_BYTES), &mut process).map_err(csv_err)?;
     drop(refs);
     summary.rows_accepted = participants.len();
 
@@ -456,4 +612,43 @@ pub fn ingest_bytes(
         selected.unwrap_or_default()
     };
     Ok(Ingested { project, participants, columns, values, summary })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::{SampleOptions, write_export_to};
+
+    #[test]
+    fn threaded_reading_equals_sequential_reading() {
+        let mut bytes = Vec::new();
+        write_export_to(&mut bytes, "moss", 3 * BATCH + 17, 9, &SampleOptions::default()).unwrap();
+        // Damage some rows so rejections are compared too, and end without a newline.
+        let text = String::from_utf8(bytes).unwrap().replace(",female,", ",robot,").replacen(",male,", ",,", 40);
+        let text = text.trim_end().to_string();
+        let def = Definition::embedded();
+        let opts = IngestOptions { project: None, as_of: Some(time::macros::date!(2006 - 12 - 31)) };
+        let a = ingest_with(text.as_bytes(), "t.csv", &def, &opts, Some(true)).unwrap();
+        let b = ingest_with(text.as_bytes(), "t.csv", &def, &opts, Some(false)).unwrap();
+        assert!(a.summary.rows_rejected > 40 && a.summary.rows_accepted > 100, "{:?}", a.summary.rows_rejected);
+        assert_eq!(a.summary, b.summary);
+        assert_eq!(a.participants, b.participants);
+        assert_eq!(a.values, b.values);
+        assert_eq!(a.summary.rows_read, 3 * BATCH + 17);
+    }
+
+    #[test]
+    fn reference_set_is_exact() {
+        let mut refs = RefSet::default();
+        assert_eq!(refs.first_line_or_insert(b"12345678901", 2), None);
+        assert_eq!(refs.first_line_or_insert(b"12345678902", 3), None);
+        assert_eq!(refs.first_line_or_insert(b"12345678901", 4), Some(2));
+        assert_eq!(refs.first_line_or_insert(b"", 5), None);
+        assert_eq!(refs.first_line_or_insert(b"", 6), Some(5));
+        // Force a hash collision: a distinct reference must still be told apart.
+        let h = fx_hash(b"x");
+        refs.by_hash.insert(h, (0, 3, 9));
+        assert_eq!(refs.first_line_or_insert(b"x", 10), None);
+        assert_eq!(refs.first_line_or_insert(b"x", 11), Some(10));
+    }
 }

@@ -5,6 +5,27 @@
 //! what would be signed: a suppressed cell is `:` (Statistics Norway's symbol
 //! for "not shown for confidentiality"), and nothing says whether a
 //! suppression is primary or secondary.
+//!
+//! The JSON form is one object:
+//!
+//! ```text
+//! { "report_id": "<32 hex>", "payload_sha256": "<64 hex>", "created_unix": n,
+//!   "project": "..", "period": "..", "definition": {"id": "..", "version": n},
+//!   "policy": {"method", "min_count", "protect_zeros", "min_interval_width", "singletons"},
+//!   "input": {"file", "decoding", "delimiter", "rows_read", "rows_accepted",
+//!             "rows_rejected", "rows_other_projects", "absent_columns": [..]},
+//!   "dropped_columns": ["name", ...],
+//!   "rejected_rows": [{"line": 7, "column": "gender", "reason": ".."}],
+//!   "suppression": {"primary": n, "secondary": n},
+//!   "audit": {"passed", "narrowest_interval", "suppressed_quantities", "intervals_computed", "failures"},
+//!   "tables": [{"id", "title", "dimensions": ["status", "gender"], "measure": "count" | "sum:<column>",
+//!               "cells": [{"key": {"status": "admitted", "gender": "total"}, "value": 513},
+//!                         {"key": {"status": "assessing", "gender": "male"}, "suppressed": true},
+//!                         {"key": {"gender": "female"}, "value": 538, "contributors": 214}]}] }
+//! ```
+//!
+//! Margins use the category `total`; `contributors` appears only on
+//! published cells of sum tables.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -26,9 +26,9 @@ impl Codes {
         self.entries.iter().position(|e| e.0 == code).and_then(|i| u16::try_from(i).ok())
     }
 
-    fn lookup(&self, normalised: &str) -> Option<u16> {
+    fn lookup(&self, normalised: &[u8]) -> Option<u16> {
         for (i, (code, aliases)) in self.entries.iter().enumerate() {
-            if *code == normalised || aliases.contains(&normalised) {
+            if code.as_bytes() == normalised || aliases.iter().any(|a| a.as_bytes() == normalised) {
                 return u16::try_from(i).ok();
             }
         }
@@ -294,7 +294,7 @@ pub fn trim(b: &[u8]) -> &[u8] {
 }
 
 /// Lower-cases a code and writes spaces and hyphens as `_`.
-fn normalise<'b>(raw: &[u8], buf: &'b mut [u8; 64]) -> Option<Cow<'b, str>> {
+fn normalise<'b>(raw: &[u8], buf: &'b mut [u8; 64]) -> Option<Cow<'b, [u8]>> {
     if raw.len() <= buf.len() && raw.is_ascii() {
         let out = &mut buf[..raw.len()];
         for (o, &c) in out.iter_mut().zip(raw) {
@@ -303,13 +303,13 @@ fn normalise<'b>(raw: &[u8], buf: &'b mut [u8; 64]) -> Option<Cow<'b, str>> {
                 c => c.to_ascii_lowercase(),
             };
         }
-        return std::str::from_utf8(out).ok().map(Cow::Borrowed);
+        return Some(Cow::Borrowed(out));
     }
     let s = std::str::from_utf8(raw).ok()?;
     if s.len() > 256 {
         return None;
     }
-    Some(Cow::Owned(s.to_lowercase().replace([' ', '-'], "_")))
+    Some(Cow::Owned(s.to_lowercase().replace([' ', '-'], "_").into_bytes()))
 }
 
 /// Parses a code (case-insensitive, aliases accepted). `raw` is trimmed and non-empty.
@@ -322,7 +322,7 @@ pub fn parse_code(raw: &[u8], codes: &Codes) -> Result<u16, Reason> {
 pub fn parse_def_code(raw: &[u8], codes: &[String]) -> Result<u16, Reason> {
     let mut buf = [0u8; 64];
     normalise(raw, &mut buf)
-        .and_then(|n| codes.iter().position(|c| *c == n))
+        .and_then(|n| codes.iter().position(|c| c.as_bytes() == &*n))
         .and_then(|i| u16::try_from(i).ok())
         .ok_or_else(|| Reason::NotACode(codes.join(", ")))
 }
@@ -404,8 +404,8 @@ pub fn parse_bool(raw: &[u8]) -> Result<bool, Reason> {
     let mut buf = [0u8; 64];
     let n = normalise(raw, &mut buf).ok_or(Reason::NotABool)?;
     match &*n {
-        "yes" | "y" | "true" | "1" | "ja" | "j" => Ok(true),
-        "no" | "n" | "false" | "0" | "nei" => Ok(false),
+        b"yes" | b"y" | b"true" | b"1" | b"ja" | b"j" => Ok(true),
+        b"no" | b"n" | b"false" | b"0" | b"nei" => Ok(false),
         _ => Err(Reason::NotABool),
     }
 }
