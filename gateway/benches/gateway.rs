@@ -47,17 +47,26 @@ fn ed25519_verifications() {
     let env = sign_report(&s, &r);
     let mut msg = prikk_proto::REPORT_DOMAIN.to_vec();
     msg.extend_from_slice(&env.report);
-    let key = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, s.public_key().to_vec());
+    let key =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, s.public_key().to_vec());
     let small = b"prikk.report.v1\0a short message";
     let sig_small = {
         let pkcs8 = prikk_proto::Signer::generate_pkcs8().unwrap();
         let pair = ring::signature::Ed25519KeyPair::from_pkcs8(&pkcs8).unwrap();
         use ring::signature::KeyPair;
-        (pair.sign(small).as_ref().to_vec(), pair.public_key().as_ref().to_vec())
+        (
+            pair.sign(small).as_ref().to_vec(),
+            pair.public_key().as_ref().to_vec(),
+        )
     };
-    let small_key = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, sig_small.1.clone());
-    rate("short message", small.len(), || small_key.verify(small, &sig_small.0).is_ok());
-    rate("full report payload", msg.len(), || key.verify(&msg, &env.signature).is_ok());
+    let small_key =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, sig_small.1.clone());
+    rate("short message", small.len(), || {
+        small_key.verify(small, &sig_small.0).is_ok()
+    });
+    rate("full report payload", msg.len(), || {
+        key.verify(&msg, &env.signature).is_ok()
+    });
 }
 
 fn rate(what: &str, bytes: usize, mut f: impl FnMut() -> bool) {
@@ -69,12 +78,20 @@ fn rate(what: &str, bytes: usize, mut f: impl FnMut() -> bool) {
         }
         n += 100;
     }
-    println!("ed25519 verify ({what}, {bytes} bytes), one core: {:.0}/s", per_second(n, start.elapsed()));
+    println!(
+        "ed25519 verify ({what}, {bytes} bytes), one core: {:.0}/s",
+        per_second(n, start.elapsed())
+    );
 }
 
 fn full_verification() {
     let def = Arc::new(Definition::embedded());
-    let v = Verifier::new(def, 5, prikk_gateway::period::PeriodKind::ALL.to_vec(), 1 << 20);
+    let v = Verifier::new(
+        def,
+        5,
+        prikk_gateway::period::PeriodKind::ALL.to_vec(),
+        1 << 20,
+    );
     let s = signer();
     let key = RegisteredKey {
         key_id: s.key_id().into(),
@@ -85,7 +102,10 @@ fn full_verification() {
     };
     for (what, r) in [
         ("nothing suppressed", valid_report("bench", "2006", "r", 1)),
-        ("protected, with suppressions", protected_report("bench", "r", 1)),
+        (
+            "protected, with suppressions",
+            protected_report("bench", "r", 1),
+        ),
     ] {
         let suppressed = r
             .tables
@@ -112,7 +132,10 @@ fn full_verification() {
     let exact = exact_tables(&def, 1, 24, |_| 5);
     let published: Vec<prikk_privacy::PublishedTable> = exact
         .iter()
-        .map(|t| prikk_privacy::PublishedTable { shape: t.shape.clone(), cells: t.values.iter().map(|&v| Some(v)).collect() })
+        .map(|t| prikk_privacy::PublishedTable {
+            shape: t.shape.clone(),
+            cells: t.values.iter().map(|&v| Some(v)).collect(),
+        })
         .collect();
     let policy = prikk_privacy::Policy::default();
     let start = Instant::now();
@@ -121,16 +144,37 @@ fn full_verification() {
         assert!(prikk_privacy::audit(&published, &policy, None, true).passed);
         n += 1;
     }
-    println!("disclosure audit alone (nothing suppressed), one core: {:.0} reports/s", per_second(n, start.elapsed()));
+    println!(
+        "disclosure audit alone (nothing suppressed), one core: {:.0} reports/s",
+        per_second(n, start.elapsed())
+    );
 }
 
-async fn loopback_throughput(reports: usize, submitters: usize, connections: usize, realistic: bool) {
+async fn loopback_throughput(
+    reports: usize,
+    submitters: usize,
+    connections: usize,
+    realistic: bool,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let gw = start(dir.path(), config(dir.path()), Arc::new(FixedClock::new(T0))).await;
+    let gw = start(
+        dir.path(),
+        config(dir.path()),
+        Arc::new(FixedClock::new(T0)),
+    )
+    .await;
     let projects = 64;
-    let signers: Vec<_> = (0..projects).map(|i| enrol(&gw.store, &format!("p{i:03}"), "vest")).collect();
+    let signers: Vec<_> = (0..projects)
+        .map(|i| enrol(&gw.store, &format!("p{i:03}"), "vest"))
+        .collect();
     let bases: Vec<_> = (0..projects)
-        .map(|i| if realistic { protected_report("x", "x", i as u64) } else { valid_report("x", "2006", "x", i as u64) })
+        .map(|i| {
+            if realistic {
+                protected_report("x", "x", i as u64)
+            } else {
+                valid_report("x", "2006", "x", i as u64)
+            }
+        })
         .collect();
     let envs: Vec<_> = (0..reports)
         .map(|i| {
@@ -153,7 +197,9 @@ async fn loopback_throughput(reports: usize, submitters: usize, connections: usi
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             loop {
-                let Some(env) = q.lock().unwrap().pop() else { break };
+                let Some(env) = q.lock().unwrap().pop() else {
+                    break;
+                };
                 let t = Instant::now();
                 c.submit_report(env).await.unwrap();
                 lat.push(t.elapsed());
@@ -171,7 +217,11 @@ async fn loopback_throughput(reports: usize, submitters: usize, connections: usi
     assert_eq!(gw.store.report_count().unwrap() as usize, reports);
     println!(
         "loopback TLS, {} reports, {submitters} submitters on {connections} connections: {reports} reports in {:.2} s = {:.0} accepted reports/s; latency p50 {:.1} ms, p99 {:.1} ms",
-        if realistic { "protected" } else { "fully published" },
+        if realistic {
+            "protected"
+        } else {
+            "fully published"
+        },
         wall.as_secs_f64(),
         per_second(reports, wall),
         q(0.50).as_secs_f64() * 1e3,
@@ -186,7 +236,9 @@ fn merge_400() {
         .map(|i| {
             let exact = exact_tables(&def, i as u64, 30, |_| 5);
             // Every tenth project suppresses its births row.
-            let tables = normal_tables(&exact, |t, k| i % 10 == 0 && t == "status" && k[0] == "admitted.terminated.birth");
+            let tables = normal_tables(&exact, |t, k| {
+                i % 10 == 0 && t == "status" && k[0] == "admitted.terminated.birth"
+            });
             StoredReport {
                 report_id: format!("r{i}"),
                 project: format!("p{i:03}"),
@@ -208,7 +260,11 @@ fn merge_400() {
         assert_eq!(n.len(), def.tables.len());
     }
     times.sort();
-    println!("national merge of 400 projects (in memory): median {:.2} ms, max {:.2} ms", times[15].as_secs_f64() * 1e3, times[29].as_secs_f64() * 1e3);
+    println!(
+        "national merge of 400 projects (in memory): median {:.2} ms, max {:.2} ms",
+        times[15].as_secs_f64() * 1e3,
+        times[29].as_secs_f64() * 1e3
+    );
 
     // The same from SQLite: load the latest revisions, then merge.
     let dir = tempfile::tempdir().unwrap();
@@ -216,11 +272,21 @@ fn merge_400() {
     let store = prikk_gateway::Store::open(&db).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (intake, writer) =
-        prikk_gateway::store::Intake::start(&db, Arc::new(signer()), Arc::new(FixedClock::new(T0))).unwrap();
+        prikk_gateway::store::Intake::start(&db, Arc::new(signer()), Arc::new(FixedClock::new(T0)))
+            .unwrap();
     rt.block_on(async {
         for r in &reports {
             let s = enrol(&store, &r.project, &r.region);
-            intake.submit(new_report(&r.project, "2006", &r.report_id, &s, r.tables.clone())).await.unwrap();
+            intake
+                .submit(new_report(
+                    &r.project,
+                    "2006",
+                    &r.report_id,
+                    &s,
+                    r.tables.clone(),
+                ))
+                .await
+                .unwrap();
         }
     });
     drop(intake);
@@ -234,19 +300,28 @@ fn merge_400() {
         assert_eq!((latest.len(), n.len()), (400, def.tables.len()));
     }
     times.sort();
-    println!("national merge of 400 projects (load from SQLite + merge): median {:.1} ms", times[5].as_secs_f64() * 1e3);
-    let env_len = sign_report(&signer(), &valid_report("x", "2006", "x", 1)).encode_to_vec().len();
+    println!(
+        "national merge of 400 projects (load from SQLite + merge): median {:.1} ms",
+        times[5].as_secs_f64() * 1e3
+    );
+    let env_len = sign_report(&signer(), &valid_report("x", "2006", "x", 1))
+        .encode_to_vec()
+        .len();
     println!("(stored envelope per report: {env_len} bytes)");
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this too, so keep a quick mode.
-    let quick = std::env::args().any(|a| a == "--quick") || !std::env::args().any(|a| a == "--bench");
+    let quick =
+        std::env::args().any(|a| a == "--quick") || !std::env::args().any(|a| a == "--bench");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} cores; quick mode: {quick}");
     ed25519_verifications();
     full_verification();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let n = if quick { 500 } else { 10_000 };
     rt.block_on(loopback_throughput(n, 64, 8, false));
     rt.block_on(loopback_throughput(n / 20, 64, 8, true));

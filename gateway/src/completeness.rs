@@ -10,10 +10,28 @@ use crate::store::Completeness;
 /// Writes the completeness list as aligned text with a summary line.
 pub fn write_text(period: &str, rows: &[Completeness], mut out: impl Write) -> std::io::Result<()> {
     let reported = rows.iter().filter(|r| r.latest.is_some()).count();
-    writeln!(out, "period {period}: {reported} of {} registered projects reported", rows.len())?;
-    let w_id = rows.iter().map(|r| r.project.id.len()).max().unwrap_or(0).max(7);
-    let w_region = rows.iter().map(|r| r.project.region.len()).max().unwrap_or(0).max(6);
-    writeln!(out, "{:<w_id$}  {:<w_region$}  {:<8}  {:>8}  {:<20}  report", "project", "region", "status", "revision", "accepted")?;
+    writeln!(
+        out,
+        "period {period}: {reported} of {} registered projects reported",
+        rows.len()
+    )?;
+    let w_id = rows
+        .iter()
+        .map(|r| r.project.id.len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    let w_region = rows
+        .iter()
+        .map(|r| r.project.region.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    writeln!(
+        out,
+        "{:<w_id$}  {:<w_region$}  {:<8}  {:>8}  {:<20}  report",
+        "project", "region", "status", "revision", "accepted"
+    )?;
     for r in rows {
         match &r.latest {
             Some(l) => writeln!(
@@ -26,7 +44,11 @@ pub fn write_text(period: &str, rows: &[Completeness], mut out: impl Write) -> s
                 format_unix(l.accepted_unix),
                 l.report_id
             )?,
-            None => writeln!(out, "{:<w_id$}  {:<w_region$}  {:<8}  {:>8}  {:<20}  -", r.project.id, r.project.region, "missing", "-", "-")?,
+            None => writeln!(
+                out,
+                "{:<w_id$}  {:<w_region$}  {:<8}  {:>8}  {:<20}  -",
+                r.project.id, r.project.region, "missing", "-", "-"
+            )?,
         }
     }
     Ok(())

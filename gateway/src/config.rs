@@ -111,8 +111,10 @@ impl Config {
 
     /// Reads and parses a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
@@ -142,7 +144,9 @@ impl Config {
 
     /// Where the receipt key lives.
     pub fn receipt_key_path(&self) -> PathBuf {
-        self.receipt_key.clone().unwrap_or_else(|| default_receipt_key_path(&self.db))
+        self.receipt_key
+            .clone()
+            .unwrap_or_else(|| default_receipt_key_path(&self.db))
     }
 
     /// The request timeout.
@@ -164,15 +168,21 @@ mod tests {
 
     #[test]
     fn unknown_key_is_refused_with_position() {
-        let e = Config::parse("min_count = 5\nlisten_addr = \"x\"\n", Path::new("g.toml")).unwrap_err();
-        let ConfigError::Syntax { line, path, .. } = &e else { panic!("{e}") };
+        let e =
+            Config::parse("min_count = 5\nlisten_addr = \"x\"\n", Path::new("g.toml")).unwrap_err();
+        let ConfigError::Syntax { line, path, .. } = &e else {
+            panic!("{e}")
+        };
         assert_eq!(*line, 2);
         assert_eq!(path, Path::new("g.toml"));
     }
 
     #[test]
     fn empty_file_gives_defaults() {
-        assert_eq!(Config::parse("", Path::new("g.toml")).unwrap(), Config::default());
+        assert_eq!(
+            Config::parse("", Path::new("g.toml")).unwrap(),
+            Config::default()
+        );
     }
 
     #[test]

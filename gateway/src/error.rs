@@ -117,9 +117,10 @@ impl Refusal {
     pub fn code(&self) -> Code {
         match self {
             Refusal::TooLarge { .. } => Code::ResourceExhausted,
-            Refusal::Envelope(_) | Refusal::MalformedReport | Refusal::Tables(_) | Refusal::InvalidPeriod(_) => {
-                Code::InvalidArgument
-            }
+            Refusal::Envelope(_)
+            | Refusal::MalformedReport
+            | Refusal::Tables(_)
+            | Refusal::InvalidPeriod(_) => Code::InvalidArgument,
             Refusal::UnknownKey(_) => Code::NotFound,
             Refusal::RevokedKey(_) | Refusal::WrongProject { .. } => Code::PermissionDenied,
             Refusal::BadSignature => Code::Unauthenticated,
@@ -159,7 +160,9 @@ impl From<RpcError> for Status {
                 }
                 s
             }
-            RpcError::NoSuchDefinition(id) => Status::not_found(format!("definition `{id}` is not collected here")),
+            RpcError::NoSuchDefinition(id) => {
+                Status::not_found(format!("definition `{id}` is not collected here"))
+            }
             RpcError::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
                 Status::internal("internal")

@@ -12,7 +12,10 @@ use crate::merge::{MergedCell, MergedTable};
 pub const LEGEND: [(&str, &str); 3] = [
     (":", "not shown for confidentiality"),
     ("-", "zero"),
-    ("≥n (m :)", "at least n: the sum of the published parts; m contributing projects suppressed theirs"),
+    (
+        "≥n (m :)",
+        "at least n: the sum of the published parts; m contributing projects suppressed theirs",
+    ),
 ];
 
 /// Errors while writing an export.
@@ -156,7 +159,10 @@ pub fn grid(t: &MergedTable) -> Vec<Vec<String>> {
             let mut rows = vec![head];
             for r in 0..dims[0].categories.len() {
                 let mut row = vec![label(0, r)];
-                row.extend(cols.iter().map(|&c| display(&t.cells[t.shape.index(&[r, c])])));
+                row.extend(
+                    cols.iter()
+                        .map(|&c| display(&t.cells[t.shape.index(&[r, c])])),
+                );
                 rows.push(row);
             }
             rows
@@ -182,14 +188,25 @@ pub fn write_grid_csv(t: &MergedTable, out: impl Write) -> Result<(), ExportErro
 }
 
 /// Tables as aligned text for a terminal, each under its title, then the legend.
-pub fn write_text(tables: &[MergedTable], heading: &str, mut out: impl Write) -> Result<(), ExportError> {
+pub fn write_text(
+    tables: &[MergedTable],
+    heading: &str,
+    mut out: impl Write,
+) -> Result<(), ExportError> {
     writeln!(out, "{heading}")?;
     for t in tables {
         writeln!(out, "\n{} ({})", t.title, t.shape.id)?;
         let rows = grid(t);
         let ncols = rows.iter().map(Vec::len).max().unwrap_or(0);
-        let widths: Vec<usize> =
-            (0..ncols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+        let widths: Vec<usize> = (0..ncols)
+            .map(|c| {
+                rows.iter()
+                    .filter_map(|r| r.get(c))
+                    .map(|s| s.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
         for row in &rows {
             let mut line = String::new();
             for (c, cell) in row.iter().enumerate() {
@@ -263,9 +280,17 @@ mod tests {
         let n = spec.shape.len();
         let mut cells = vec![MergedCell::Exact(7); n];
         cells[1] = MergedCell::Suppressed;
-        cells[2] = MergedCell::LowerBound { value: 12, suppressed: 2 };
+        cells[2] = MergedCell::LowerBound {
+            value: 12,
+            suppressed: 2,
+        };
         cells[3] = MergedCell::Exact(0);
-        MergedTable { shape: spec.shape.clone(), title: spec.title.clone(), cells, contributors: None }
+        MergedTable {
+            shape: spec.shape.clone(),
+            title: spec.title.clone(),
+            cells,
+            contributors: None,
+        }
     }
 
     #[test]
@@ -273,7 +298,13 @@ mod tests {
         assert_eq!(display(&MergedCell::Exact(0)), "-");
         assert_eq!(display(&MergedCell::Exact(12)), "12");
         assert_eq!(display(&MergedCell::Suppressed), ":");
-        assert_eq!(display(&MergedCell::LowerBound { value: 12, suppressed: 2 }), "≥12 (2 :)");
+        assert_eq!(
+            display(&MergedCell::LowerBound {
+                value: 12,
+                suppressed: 2
+            }),
+            "≥12 (2 :)"
+        );
     }
 
     #[test]

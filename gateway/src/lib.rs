@@ -48,8 +48,10 @@ pub fn load_definition(config: &Config) -> Result<Definition, GatewayError> {
     match &config.definition {
         None => Ok(Definition::embedded()),
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| GatewayError::Io { path: path.clone(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| GatewayError::Io {
+                path: path.clone(),
+                source,
+            })?;
             Ok(Definition::parse(&text, &path.display().to_string())?)
         }
     }
@@ -79,13 +81,15 @@ impl Gateway {
     pub fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, GatewayError> {
         config.validate()?;
         let store = Arc::new(Store::open(&config.db)?);
-        let signer = registry::load_or_create_receipt_key(&config.receipt_key_path()).map_err(|e| match e {
-            registry::RegistryError::Store(s) => GatewayError::Store(s),
-            other => GatewayError::Io {
-                path: config.receipt_key_path(),
-                source: std::io::Error::other(other.to_string()),
+        let signer = registry::load_or_create_receipt_key(&config.receipt_key_path()).map_err(
+            |e| match e {
+                registry::RegistryError::Store(s) => GatewayError::Store(s),
+                other => GatewayError::Io {
+                    path: config.receipt_key_path(),
+                    source: std::io::Error::other(other.to_string()),
+                },
             },
-        })?;
+        )?;
         let definition = Arc::new(load_definition(config)?);
         Ok(Self {
             config: config.clone(),
@@ -122,26 +126,38 @@ impl Gateway {
         metrics_listener: Option<TcpListener>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), GatewayError> {
-        let (intake, writer) = store::Intake::start(self.store.path(), self.signer.clone(), self.clock.clone())?;
+        let (intake, writer) =
+            store::Intake::start(self.store.path(), self.signer.clone(), self.clock.clone())?;
         let verifier = verify::Verifier::new(
             self.definition.clone(),
             self.config.min_count,
             self.config.periods.clone(),
             self.config.max_report_bytes,
         );
-        let svc = service::GatewayService::new(self.store.clone(), verifier, intake, self.metrics.clone());
+        let svc = service::GatewayService::new(
+            self.store.clone(),
+            verifier,
+            intake,
+            self.metrics.clone(),
+        );
         let grpc = ReportGatewayServer::new(svc)
             .max_decoding_message_size(self.config.max_report_bytes + ENVELOPE_SLACK)
             .max_encoding_message_size(self.definition.source_text.len() + ENVELOPE_SLACK);
         let (health, health_svc) = tonic_health::server::health_reporter();
-        health.set_serving::<ReportGatewayServer<service::GatewayService>>().await;
+        health
+            .set_serving::<ReportGatewayServer<service::GatewayService>>()
+            .await;
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let metrics_task = metrics_listener.map(|l| {
             let mut rx = stop_rx.clone();
-            tokio::spawn(metrics::serve_metrics(l, self.metrics.clone(), async move {
-                let _ = rx.wait_for(|s| *s).await;
-            }))
+            tokio::spawn(metrics::serve_metrics(
+                l,
+                self.metrics.clone(),
+                async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                },
+            ))
         });
 
         let mut builder = Server::builder()
@@ -152,14 +168,20 @@ impl Gateway {
             builder = builder.tls_config(tls)?;
         }
         let addr = listener.local_addr().ok();
-        tracing::info!(?addr, tls = matches!(transport, Transport::Tls(_)), "gateway listening");
+        tracing::info!(
+            ?addr,
+            tls = matches!(transport, Transport::Tls(_)),
+            "gateway listening"
+        );
         let result = builder
             .add_service(health_svc)
             .add_service(grpc)
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
                 shutdown.await;
                 tracing::info!("shutting down: finishing in-flight submissions");
-                health.set_not_serving::<ReportGatewayServer<service::GatewayService>>().await;
+                health
+                    .set_not_serving::<ReportGatewayServer<service::GatewayService>>()
+                    .await;
                 let _ = stop_tx.send(true);
             })
             .await;
@@ -168,7 +190,11 @@ impl Gateway {
             let _ = t.await;
         }
         // The service (and its intake handle) is gone; the writer drains its queue and stops.
-        let joined = tokio::time::timeout(Duration::from_secs(30), tokio::task::spawn_blocking(move || writer.join())).await;
+        let joined = tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::task::spawn_blocking(move || writer.join()),
+        )
+        .await;
         if joined.is_err() {
             tracing::warn!("intake writer did not stop within 30 s");
         }
@@ -185,17 +211,29 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), GatewayError> {
-    let addr = listener.local_addr().map_err(|source| GatewayError::Io { path: "listener".into(), source })?;
-    let transport =
-        Transport::from_parts(config.tls_cert.as_deref(), config.tls_key.as_deref(), config.insecure_plaintext, addr)?;
+    let addr = listener.local_addr().map_err(|source| GatewayError::Io {
+        path: "listener".into(),
+        source,
+    })?;
+    let transport = Transport::from_parts(
+        config.tls_cert.as_deref(),
+        config.tls_key.as_deref(),
+        config.insecure_plaintext,
+        addr,
+    )?;
     let gateway = Gateway::open(&config, Arc::new(SystemClock))?;
     let metrics_listener = match config.metrics_listen {
         Some(a) => Some(
             TcpListener::bind(a)
                 .await
-                .map_err(|source| GatewayError::Io { path: format!("metrics address {a}").into(), source })?,
+                .map_err(|source| GatewayError::Io {
+                    path: format!("metrics address {a}").into(),
+                    source,
+                })?,
         ),
         None => None,
     };
-    gateway.run(listener, transport, metrics_listener, shutdown).await
+    gateway
+        .run(listener, transport, metrics_listener, shutdown)
+        .await
 }

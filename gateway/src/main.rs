@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-
 use anyhow::{Context, bail};
 use base64::Engine as _;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -17,7 +16,11 @@ use prikk_gateway::period::Period;
 use prikk_gateway::{Clock, Config, Store, SystemClock, export, registry};
 
 #[derive(Parser)]
-#[command(name = "gateway", version, about = "The directorate's prikk gateway: verified intake, storage, merged reports and exports")]
+#[command(
+    name = "gateway",
+    version,
+    about = "The directorate's prikk gateway: verified intake, storage, merged reports and exports"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -194,7 +197,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gateway: {e:#}");
-            if e.downcast_ref::<Usage>().is_some() { ExitCode::from(2) } else { ExitCode::from(1) }
+            if e.downcast_ref::<Usage>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }
@@ -206,7 +213,15 @@ fn open_store(db: &Path) -> anyhow::Result<Store> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let now = SystemClock.now_unix();
     match cli.command {
-        Command::Serve { config, listen, db, tls_cert, tls_key, insecure_plaintext, metrics_listen } => {
+        Command::Serve {
+            config,
+            listen,
+            db,
+            tls_cert,
+            tls_key,
+            insecure_plaintext,
+            metrics_listen,
+        } => {
             let mut c = match &config {
                 Some(p) => Config::load(p)?,
                 None => Config::default(),
@@ -236,8 +251,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Command::PublicKey { db, receipt_key, base64 } => {
-            let path = receipt_key.unwrap_or_else(|| prikk_gateway::config::default_receipt_key_path(&db));
+        Command::PublicKey {
+            db,
+            receipt_key,
+            base64,
+        } => {
+            let path =
+                receipt_key.unwrap_or_else(|| prikk_gateway::config::default_receipt_key_path(&db));
             let signer = registry::read_receipt_key(&path)
                 .with_context(|| "the key is created by the first `gateway serve`".to_string())?;
             let key = if base64 {
@@ -249,20 +269,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("key id: {}", signer.key_id());
             Ok(())
         }
-        Command::Register { db, project, name, region, public_key } => {
+        Command::Register {
+            db,
+            project,
+            name,
+            region,
+            public_key,
+        } => {
             let key = registry::read_public_key(&public_key)?;
             let store = open_store(&db)?;
             let key_id = registry::register(&store, &project, &name, &region, &key, now)?;
             println!("registered project {project} ({name}, region {region}) with key {key_id}");
             Ok(())
         }
-        Command::RotateKey { db, project, public_key } => {
+        Command::RotateKey {
+            db,
+            project,
+            public_key,
+        } => {
             let key = registry::read_public_key(&public_key)?;
             let store = open_store(&db)?;
             let (key_id, active) = registry::rotate_key(&store, &project, &key, now)?;
             println!("added key {key_id} for project {project}");
             for k in active {
-                println!("key {k} is still active; revoke it with `gateway revoke-key --key-id {k}` once the agent has switched");
+                println!(
+                    "key {k} is still active; revoke it with `gateway revoke-key --key-id {k}` once the agent has switched"
+                );
             }
             Ok(())
         }
@@ -273,28 +305,57 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Completeness { db, period, format } => {
-            let period = Period::parse(&period).map_err(|e| usage(e.to_string()))?.to_string();
+            let period = Period::parse(&period)
+                .map_err(|e| usage(e.to_string()))?
+                .to_string();
             let store = open_store(&db)?;
             let rows = store.completeness(&period)?;
             let stdout = std::io::stdout();
             match format {
-                ListFormat::Text => prikk_gateway::completeness::write_text(&period, &rows, stdout.lock())?,
+                ListFormat::Text => {
+                    prikk_gateway::completeness::write_text(&period, &rows, stdout.lock())?
+                }
                 ListFormat::Json => {
-                    serde_json::to_writer_pretty(stdout.lock(), &prikk_gateway::completeness::to_json(&period, &rows))?;
+                    serde_json::to_writer_pretty(
+                        stdout.lock(),
+                        &prikk_gateway::completeness::to_json(&period, &rows),
+                    )?;
                     println!();
                 }
             }
             Ok(())
         }
-        Command::Export { db, period, level, project, region, table, format, out, config } => {
-            let period = Period::parse(&period).map_err(|e| usage(e.to_string()))?.to_string();
+        Command::Export {
+            db,
+            period,
+            level,
+            project,
+            region,
+            table,
+            format,
+            out,
+            config,
+        } => {
+            let period = Period::parse(&period)
+                .map_err(|e| usage(e.to_string()))?
+                .to_string();
             let scope = match (level, project, region) {
                 (Level::Project, Some(p), None) => Scope::Project(p),
                 (Level::Region, None, Some(r)) => Scope::Region(r),
                 (Level::National, None, None) => Scope::National,
-                (Level::Project, _, _) => return Err(usage("--level project needs --project ID (and no --region)")),
-                (Level::Region, _, _) => return Err(usage("--level region needs --region R (and no --project)")),
-                (Level::National, _, _) => return Err(usage("--level national takes neither --project nor --region")),
+                (Level::Project, _, _) => {
+                    return Err(usage(
+                        "--level project needs --project ID (and no --region)",
+                    ));
+                }
+                (Level::Region, _, _) => {
+                    return Err(usage("--level region needs --region R (and no --project)"));
+                }
+                (Level::National, _, _) => {
+                    return Err(usage(
+                        "--level national takes neither --project nor --region",
+                    ));
+                }
             };
             if format == Format::Xlsx && out.is_none() {
                 return Err(usage("--format xlsx needs --out FILE"));
@@ -307,12 +368,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(t) = &table
                 && definition.table(t).is_none()
             {
-                let ids: Vec<&str> = definition.tables.iter().map(|t| t.shape.id.as_str()).collect();
-                return Err(usage(format!("unknown table `{t}`; tables are: {}", ids.join(", "))));
+                let ids: Vec<&str> = definition
+                    .tables
+                    .iter()
+                    .map(|t| t.shape.id.as_str())
+                    .collect();
+                return Err(usage(format!(
+                    "unknown table `{t}`; tables are: {}",
+                    ids.join(", ")
+                )));
             }
             let store = open_store(&db)?;
             let reports = store.latest_reports(&period)?;
-            let Some(mut tables) = merge::for_scope(&definition, &reports, &scope, c.min_count) else {
+            let Some(mut tables) = merge::for_scope(&definition, &reports, &scope, c.min_count)
+            else {
                 bail!("no report for this project and period");
             };
             if let Some(t) = &table {
@@ -331,10 +400,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     Scope::National => true,
                 })
                 .count();
-            let heading = format!("{scope_name}, {period} ({included} project report(s), latest revisions)");
+            let heading =
+                format!("{scope_name}, {period} ({included} project report(s), latest revisions)");
             let mut sink: Box<dyn std::io::Write> = match &out {
                 Some(p) if format != Format::Xlsx => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+                    std::fs::File::create(p)
+                        .with_context(|| format!("creating {}", p.display()))?,
                 )),
                 _ => Box::new(std::io::stdout().lock()),
             };
@@ -353,7 +424,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Format::Xlsx => {
                     let bytes = export::to_xlsx(&tables, &heading)?;
-                    let p = out.as_ref().ok_or_else(|| usage("--format xlsx needs --out FILE"))?;
+                    let p = out
+                        .as_ref()
+                        .ok_or_else(|| usage("--format xlsx needs --out FILE"))?;
                     std::fs::write(p, bytes).with_context(|| format!("writing {}", p.display()))?;
                 }
             }
@@ -383,4 +456,3 @@ async fn shutdown_signal() {
         _ = term => {},
     }
 }
-

@@ -81,7 +81,9 @@ pub fn merge(definition: &Definition, reports: &[&StoredReport]) -> Vec<MergedTa
             let is_sum = matches!(shape.measure, Measure::Sum(_));
             let mut contributors = vec![0i64; n];
             for r in reports {
-                let Some(t) = r.tables.iter().find(|t| t.id == shape.id) else { continue };
+                let Some(t) = r.tables.iter().find(|t| t.id == shape.id) else {
+                    continue;
+                };
                 if t.values.len() != n {
                     continue;
                 }
@@ -100,12 +102,30 @@ pub fn merge(definition: &Definition, reports: &[&StoredReport]) -> Vec<MergedTa
             let cells = sum
                 .iter()
                 .zip(&suppressed)
-                .map(|(&value, &s)| if s == 0 { MergedCell::Exact(value) } else { MergedCell::LowerBound { value, suppressed: s } })
+                .map(|(&value, &s)| {
+                    if s == 0 {
+                        MergedCell::Exact(value)
+                    } else {
+                        MergedCell::LowerBound {
+                            value,
+                            suppressed: s,
+                        }
+                    }
+                })
                 .collect::<Vec<_>>();
             let contributors = is_sum.then(|| {
-                cells.iter().zip(&contributors).map(|(c, &n)| matches!(c, MergedCell::Exact(_)).then_some(n)).collect()
+                cells
+                    .iter()
+                    .zip(&contributors)
+                    .map(|(c, &n)| matches!(c, MergedCell::Exact(_)).then_some(n))
+                    .collect()
             });
-            MergedTable { shape, title: spec.title.clone(), cells, contributors }
+            MergedTable {
+                shape,
+                title: spec.title.clone(),
+                cells,
+                contributors,
+            }
         })
         .collect()
 }
@@ -118,7 +138,11 @@ pub fn apply_policy(tables: &mut [MergedTable], min_count: u32) {
         let is_sum = matches!(t.shape.measure, Measure::Sum(_));
         for i in 0..t.cells.len() {
             if let MergedCell::Exact(v) = t.cells[i] {
-                let n = if is_sum { t.contributors.as_ref().and_then(|c| c[i]).unwrap_or(0) } else { v };
+                let n = if is_sum {
+                    t.contributors.as_ref().and_then(|c| c[i]).unwrap_or(0)
+                } else {
+                    v
+                };
                 if n >= 1 && n < k {
                     t.cells[i] = MergedCell::Suppressed;
                     if let Some(c) = t.contributors.as_mut() {
@@ -132,15 +156,27 @@ pub fn apply_policy(tables: &mut [MergedTable], min_count: u32) {
 
 /// The national tables for a period: every project's latest report merged,
 /// then the national policy applied.
-pub fn national(definition: &Definition, reports: &[StoredReport], min_count: u32) -> Vec<MergedTable> {
+pub fn national(
+    definition: &Definition,
+    reports: &[StoredReport],
+    min_count: u32,
+) -> Vec<MergedTable> {
     let mut t = merge(definition, &matching(definition, reports));
     apply_policy(&mut t, min_count);
     t
 }
 
 /// The tables of one region, merged like the national ones.
-pub fn regional(definition: &Definition, reports: &[StoredReport], region: &str, min_count: u32) -> Vec<MergedTable> {
-    let rs: Vec<&StoredReport> = matching(definition, reports).into_iter().filter(|r| r.region == region).collect();
+pub fn regional(
+    definition: &Definition,
+    reports: &[StoredReport],
+    region: &str,
+    min_count: u32,
+) -> Vec<MergedTable> {
+    let rs: Vec<&StoredReport> = matching(definition, reports)
+        .into_iter()
+        .filter(|r| r.region == region)
+        .collect();
     let mut t = merge(definition, &rs);
     apply_policy(&mut t, min_count);
     t
@@ -154,7 +190,11 @@ pub fn project(definition: &Definition, report: &StoredReport) -> Vec<MergedTabl
         .iter()
         .filter_map(|spec| {
             let t = by_id.get(spec.shape.id.as_str())?;
-            let cells = t.values.iter().map(|v| v.map_or(MergedCell::Suppressed, MergedCell::Exact)).collect();
+            let cells = t
+                .values
+                .iter()
+                .map(|v| v.map_or(MergedCell::Suppressed, MergedCell::Exact))
+                .collect();
             Some(MergedTable {
                 shape: spec.shape.clone(),
                 title: spec.title.clone(),
@@ -175,7 +215,10 @@ pub fn for_scope(
     match scope {
         Scope::National => Some(national(definition, reports, min_count)),
         Scope::Region(r) => Some(regional(definition, reports, r, min_count)),
-        Scope::Project(p) => reports.iter().find(|r| &r.project == p).map(|r| project(definition, r)),
+        Scope::Project(p) => reports
+            .iter()
+            .find(|r| &r.project == p)
+            .map(|r| project(definition, r)),
     }
 }
 
@@ -184,7 +227,12 @@ mod tests {
     use super::*;
     use crate::store::NormalTable;
 
-    fn report(project: &str, region: &str, def: &Definition, f: impl Fn(&str, usize) -> Option<i64>) -> StoredReport {
+    fn report(
+        project: &str,
+        region: &str,
+        def: &Definition,
+        f: impl Fn(&str, usize) -> Option<i64>,
+    ) -> StoredReport {
         StoredReport {
             report_id: format!("r-{project}"),
             project: project.into(),
@@ -211,20 +259,49 @@ mod tests {
     fn exact_lower_bound_and_national_policy() {
         let def = Definition::embedded();
         let status = def.table("status").unwrap().shape.clone();
-        let births = status.cell_by_codes(&["admitted.terminated.birth", "female"]).unwrap();
-        let moved = status.cell_by_codes(&["admitted.terminated.moved", "female"]).unwrap();
-        // Project a suppresses births; b publishes 6. Both publish 2 moved... no: small counts
-        // are never published by a project, so moved is 5 + 0 and exact.
-        let a = report("a", "vest", &def, |t, i| if t == "status" && i == births { None } else if t == "status" && i == moved { Some(5) } else { Some(0) });
-        let b = report("b", "ost", &def, |t, i| if t == "status" && i == births { Some(6) } else { Some(0) });
+        let births = status
+            .cell_by_codes(&["admitted.terminated.birth", "female"])
+            .unwrap();
+        let moved = status
+            .cell_by_codes(&["admitted.terminated.moved", "female"])
+            .unwrap();
+        // Project a suppresses births and publishes 5 moved; b publishes 6 births.
+        let a = report("a", "vest", &def, |t, i| {
+            if t == "status" && i == births {
+                None
+            } else if t == "status" && i == moved {
+                Some(5)
+            } else {
+                Some(0)
+            }
+        });
+        let b = report("b", "ost", &def, |t, i| {
+            if t == "status" && i == births {
+                Some(6)
+            } else {
+                Some(0)
+            }
+        });
         let reports = vec![a, b];
         let nat = national(&def, &reports, 5);
         let st = nat.iter().find(|t| t.shape.id == "status").unwrap();
-        assert_eq!(st.cells[births], MergedCell::LowerBound { value: 6, suppressed: 1 });
+        assert_eq!(
+            st.cells[births],
+            MergedCell::LowerBound {
+                value: 6,
+                suppressed: 1
+            }
+        );
         assert_eq!(st.cells[moved], MergedCell::Exact(5));
         let west = regional(&def, &reports, "vest", 5);
         let st = west.iter().find(|t| t.shape.id == "status").unwrap();
-        assert_eq!(st.cells[births], MergedCell::LowerBound { value: 0, suppressed: 1 });
+        assert_eq!(
+            st.cells[births],
+            MergedCell::LowerBound {
+                value: 0,
+                suppressed: 1
+            }
+        );
         let mut small = merge(&def, &reports.iter().collect::<Vec<_>>());
         // A merged exact 3 (which no project published alone) is suppressed nationally.
         small[0].cells[moved] = MergedCell::Exact(3);
@@ -238,9 +315,14 @@ mod tests {
     #[test]
     fn sums_are_judged_by_contributors() {
         let def = Definition::embedded();
-        let a = report("a", "vest", &def, |t, _| if t == "children" { Some(3) } else { Some(0) });
+        let a = report("a", "vest", &def, |t, _| {
+            if t == "children" { Some(3) } else { Some(0) }
+        });
         let nat = national(&def, &[a], 5);
         let ch = nat.iter().find(|t| t.shape.id == "children").unwrap();
-        assert!(ch.cells.iter().all(|c| *c == MergedCell::Suppressed), "3 contributors < k");
+        assert!(
+            ch.cells.iter().all(|c| *c == MergedCell::Suppressed),
+            "3 contributors < k"
+        );
     }
 }

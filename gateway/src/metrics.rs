@@ -11,7 +11,9 @@ use tokio::net::TcpListener;
 use crate::error::Refusal;
 
 /// Upper bounds of the latency histogram buckets, in seconds.
-const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 /// The gateway's counters. Lock-free; shared by every request.
 #[derive(Debug, Default)]
@@ -63,7 +65,10 @@ impl Metrics {
 
     /// Reports refused with this label so far.
     pub fn rejected(&self, label: &str) -> u64 {
-        Refusal::LABELS.iter().position(|l| *l == label).map_or(0, |i| self.rejected[i].load(Ordering::Relaxed))
+        Refusal::LABELS
+            .iter()
+            .position(|l| *l == label)
+            .map_or(0, |i| self.rejected[i].load(Ordering::Relaxed))
     }
 
     /// The Prometheus text exposition.
@@ -73,25 +78,47 @@ impl Metrics {
         s.push_str("# HELP prikk_reports_accepted_total Reports verified and durably stored.\n");
         s.push_str("# TYPE prikk_reports_accepted_total counter\n");
         let _ = writeln!(s, "prikk_reports_accepted_total {}", get(&self.accepted));
-        s.push_str("# HELP prikk_reports_replayed_total Resubmissions answered with the stored receipt.\n");
+        s.push_str(
+            "# HELP prikk_reports_replayed_total Resubmissions answered with the stored receipt.\n",
+        );
         s.push_str("# TYPE prikk_reports_replayed_total counter\n");
         let _ = writeln!(s, "prikk_reports_replayed_total {}", get(&self.replayed));
         s.push_str("# HELP prikk_reports_rejected_total Reports refused, by reason.\n");
         s.push_str("# TYPE prikk_reports_rejected_total counter\n");
         for (label, c) in Refusal::LABELS.iter().zip(&self.rejected) {
-            let _ = writeln!(s, "prikk_reports_rejected_total{{reason=\"{label}\"}} {}", get(c));
+            let _ = writeln!(
+                s,
+                "prikk_reports_rejected_total{{reason=\"{label}\"}} {}",
+                get(c)
+            );
         }
-        let _ = writeln!(s, "prikk_reports_rejected_total{{reason=\"internal\"}} {}", get(&self.internal));
-        s.push_str("# HELP prikk_submit_latency_seconds Time to verify, store and sign one submission.\n");
+        let _ = writeln!(
+            s,
+            "prikk_reports_rejected_total{{reason=\"internal\"}} {}",
+            get(&self.internal)
+        );
+        s.push_str(
+            "# HELP prikk_submit_latency_seconds Time to verify, store and sign one submission.\n",
+        );
         s.push_str("# TYPE prikk_submit_latency_seconds histogram\n");
         let mut cumulative = 0;
         for (b, c) in BUCKETS.iter().zip(&self.buckets) {
             cumulative += get(c);
-            let _ = writeln!(s, "prikk_submit_latency_seconds_bucket{{le=\"{b}\"}} {cumulative}");
+            let _ = writeln!(
+                s,
+                "prikk_submit_latency_seconds_bucket{{le=\"{b}\"}} {cumulative}"
+            );
         }
         let count = get(&self.latency_count);
-        let _ = writeln!(s, "prikk_submit_latency_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(s, "prikk_submit_latency_seconds_sum {}", get(&self.latency_sum_micros) as f64 / 1e6);
+        let _ = writeln!(
+            s,
+            "prikk_submit_latency_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            s,
+            "prikk_submit_latency_seconds_sum {}",
+            get(&self.latency_sum_micros) as f64 / 1e6
+        );
         let _ = writeln!(s, "prikk_submit_latency_seconds_count {count}");
         s
     }

@@ -20,7 +20,12 @@ pub enum PeriodKind {
 
 impl PeriodKind {
     /// Every kind, the default set a directorate collects.
-    pub const ALL: [PeriodKind; 4] = [PeriodKind::Year, PeriodKind::Half, PeriodKind::Quarter, PeriodKind::Month];
+    pub const ALL: [PeriodKind; 4] = [
+        PeriodKind::Year,
+        PeriodKind::Half,
+        PeriodKind::Quarter,
+        PeriodKind::Month,
+    ];
 }
 
 /// A parsed, valid period.
@@ -86,7 +91,9 @@ mod tests {
 
     #[test]
     fn valid_periods_round_trip() {
-        for s in ["2006", "2006-H1", "2006-H2", "2006-Q1", "2006-Q4", "2006-01", "2006-12"] {
+        for s in [
+            "2006", "2006-H1", "2006-H2", "2006-Q1", "2006-Q4", "2006-01", "2006-12",
+        ] {
             assert_eq!(Period::parse(s).unwrap().to_string(), s);
         }
         assert_eq!(Period::parse("2006-Q3").unwrap().kind, PeriodKind::Quarter);
@@ -94,7 +101,21 @@ mod tests {
 
     #[test]
     fn invalid_periods_are_refused() {
-        for s in ["", "06", "2006-", "2006-H3", "2006-Q0", "2006-Q5", "2006-00", "2006-13", "2006-1", "1800", "2006-q1", "２００６", "2006-H1x"] {
+        for s in [
+            "",
+            "06",
+            "2006-",
+            "2006-H3",
+            "2006-Q0",
+            "2006-Q5",
+            "2006-00",
+            "2006-13",
+            "2006-1",
+            "1800",
+            "2006-q1",
+            "２００６",
+            "2006-H1x",
+        ] {
             assert!(Period::parse(s).is_err(), "{s}");
         }
     }

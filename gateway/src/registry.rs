@@ -22,7 +22,9 @@ pub enum RegistryError {
         source: std::io::Error,
     },
     /// A public key file does not hold an Ed25519 public key.
-    #[error("{path}: expected a 32-byte Ed25519 public key as raw bytes, hex (64 characters) or base64; {problem}")]
+    #[error(
+        "{path}: expected a 32-byte Ed25519 public key as raw bytes, hex (64 characters) or base64; {problem}"
+    )]
     BadPublicKey {
         /// File.
         path: std::path::PathBuf,
@@ -49,8 +51,14 @@ pub enum RegistryError {
 /// text (surrounding whitespace ignored). `municipality-agent keygen` writes
 /// hex followed by a newline to `KEY.pub`.
 pub fn read_public_key(path: &Path) -> Result<Vec<u8>, RegistryError> {
-    let bytes = std::fs::read(path).map_err(|source| RegistryError::Io { path: path.to_path_buf(), source })?;
-    parse_public_key(&bytes).map_err(|problem| RegistryError::BadPublicKey { path: path.to_path_buf(), problem })
+    let bytes = std::fs::read(path).map_err(|source| RegistryError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_public_key(&bytes).map_err(|problem| RegistryError::BadPublicKey {
+        path: path.to_path_buf(),
+        problem,
+    })
 }
 
 /// Parses a public key from raw bytes, hex or base64.
@@ -58,7 +66,9 @@ pub fn parse_public_key(bytes: &[u8]) -> Result<Vec<u8>, String> {
     if bytes.len() == 32 {
         return Ok(bytes.to_vec());
     }
-    let text = std::str::from_utf8(bytes).map_err(|_| format!("{} bytes of binary data", bytes.len()))?.trim();
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| format!("{} bytes of binary data", bytes.len()))?
+        .trim();
     if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return hex::decode(text).map_err(|e| e.to_string());
     }
@@ -67,14 +77,26 @@ pub fn parse_public_key(bytes: &[u8]) -> Result<Vec<u8>, String> {
     {
         return Ok(k);
     }
-    Err(format!("found {} characters that are neither", text.chars().count()))
+    Err(format!(
+        "found {} characters that are neither",
+        text.chars().count()
+    ))
 }
 
 fn check_id(what: &'static str, value: &str) -> Result<(), RegistryError> {
     let ok = !value.is_empty()
         && value.len() <= 64
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok { Ok(()) } else { Err(RegistryError::BadId { what, value: value.chars().take(80).collect() }) }
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::BadId {
+            what,
+            value: value.chars().take(80).collect(),
+        })
+    }
 }
 
 /// Registers a project with its agent's key; returns the key id.
@@ -89,9 +111,17 @@ pub fn register(
     check_id("project id", id)?;
     check_id("region", region)?;
     if name.trim().is_empty() || name.len() > 200 {
-        return Err(RegistryError::BadId { what: "name", value: name.chars().take(80).collect() });
+        return Err(RegistryError::BadId {
+            what: "name",
+            value: name.chars().take(80).collect(),
+        });
     }
-    let p = Project { id: id.into(), name: name.into(), region: region.into(), registered_unix: now };
+    let p = Project {
+        id: id.into(),
+        name: name.into(),
+        region: region.into(),
+        registered_unix: now,
+    };
     Ok(store.register_project(&p, public_key)?)
 }
 
@@ -117,17 +147,25 @@ pub fn rotate_key(
 /// Revokes a key.
 pub fn revoke_key(store: &Store, key_id: &str, now: i64) -> Result<RegisteredKey, RegistryError> {
     store.revoke_key(key_id, now)?;
-    store.key(key_id)?.ok_or_else(|| StoreError::Registry(format!("key {key_id} vanished")).into())
+    store
+        .key(key_id)?
+        .ok_or_else(|| StoreError::Registry(format!("key {key_id} vanished")).into())
 }
 
 /// Loads the gateway's receipt key, creating it (owner-only permissions) if
 /// the file does not exist yet.
 pub fn load_or_create_receipt_key(path: &Path) -> Result<Signer, RegistryError> {
     match std::fs::read(path) {
-        Ok(bytes) => Signer::from_pkcs8(&bytes).map_err(|_| RegistryError::BadReceiptKey(path.to_path_buf())),
+        Ok(bytes) => {
+            Signer::from_pkcs8(&bytes).map_err(|_| RegistryError::BadReceiptKey(path.to_path_buf()))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let pkcs8 = Signer::generate_pkcs8().map_err(|_| RegistryError::BadReceiptKey(path.to_path_buf()))?;
-            let io = |source| RegistryError::Io { path: path.to_path_buf(), source };
+            let pkcs8 = Signer::generate_pkcs8()
+                .map_err(|_| RegistryError::BadReceiptKey(path.to_path_buf()))?;
+            let io = |source| RegistryError::Io {
+                path: path.to_path_buf(),
+                source,
+            };
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create_new(true);
             #[cfg(unix)]
@@ -138,13 +176,19 @@ pub fn load_or_create_receipt_key(path: &Path) -> Result<Signer, RegistryError> 
             tracing::info!(path = %path.display(), "created receipt key");
             Signer::from_pkcs8(&pkcs8).map_err(|_| RegistryError::BadReceiptKey(path.to_path_buf()))
         }
-        Err(source) => Err(RegistryError::Io { path: path.to_path_buf(), source }),
+        Err(source) => Err(RegistryError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
 /// Loads an existing receipt key without creating one.
 pub fn read_receipt_key(path: &Path) -> Result<Signer, RegistryError> {
-    let bytes = std::fs::read(path).map_err(|source| RegistryError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| RegistryError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Signer::from_pkcs8(&bytes).map_err(|_| RegistryError::BadReceiptKey(path.to_path_buf()))
 }
 
@@ -174,10 +218,16 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         std::fs::write(&path, b"junk").unwrap();
-        assert!(matches!(load_or_create_receipt_key(&path), Err(RegistryError::BadReceiptKey(_))));
+        assert!(matches!(
+            load_or_create_receipt_key(&path),
+            Err(RegistryError::BadReceiptKey(_))
+        ));
     }
 
     #[test]

@@ -34,17 +34,37 @@ struct Inner {
 
 impl GatewayService {
     /// A service over a store (for key lookups), a verifier and an intake writer.
-    pub fn new(store: Arc<Store>, verifier: Verifier, intake: Intake, metrics: Arc<Metrics>) -> Self {
-        let definition_sha256 = prikk_proto::payload_sha256(verifier.definition().source_text.as_bytes()).to_vec();
+    pub fn new(
+        store: Arc<Store>,
+        verifier: Verifier,
+        intake: Intake,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let definition_sha256 =
+            prikk_proto::payload_sha256(verifier.definition().source_text.as_bytes()).to_vec();
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         let cpu = Arc::new(tokio::sync::Semaphore::new(cores));
-        Self { inner: Arc::new(Inner { store, verifier, intake, metrics, definition_sha256, cpu }) }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                verifier,
+                intake,
+                metrics,
+                definition_sha256,
+                cpu,
+            }),
+        }
     }
 
     /// Verifies and stores one envelope; returns the receipt.
     pub async fn submit(&self, env: pb::SignedReport) -> Result<Stored, RpcError> {
         let inner = self.inner.clone();
-        let permit = inner.cpu.clone().acquire_owned().await.map_err(|_| StoreError::WriterGone)?;
+        let permit = inner
+            .cpu
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
         let verified = tokio::task::spawn_blocking(move || -> Result<_, RpcError> {
             let _permit = permit;
             inner.verifier.check_envelope(&env)?;
@@ -52,7 +72,10 @@ impl GatewayService {
             let (report, key) = inner.verifier.verify_signed(&env, key.as_ref())?;
             // A resubmission of stored bytes (signature already checked) gets its receipt back
             // without paying for the audit again.
-            if let Some(stored) = inner.store.stored_payload(&prikk_proto::payload_sha256(&env.report))? {
+            if let Some(stored) = inner
+                .store
+                .stored_payload(&prikk_proto::payload_sha256(&env.report))?
+            {
                 return Ok(Err(stored));
             }
             Ok(Ok(inner.verifier.check_report(&env, report, key)?))
@@ -68,7 +91,10 @@ impl GatewayService {
 
 #[tonic::async_trait]
 impl ReportGateway for GatewayService {
-    async fn submit_report(&self, request: Request<pb::SignedReport>) -> Result<Response<pb::Receipt>, Status> {
+    async fn submit_report(
+        &self,
+        request: Request<pb::SignedReport>,
+    ) -> Result<Response<pb::Receipt>, Status> {
         let start = Instant::now();
         let env = request.into_inner();
         let span = tracing::info_span!("submit_report", key_id = %env.key_id.chars().take(16).collect::<String>(), bytes = env.report.len());
@@ -77,9 +103,18 @@ impl ReportGateway for GatewayService {
         let _e = span.enter();
         match &result {
             Ok(s) => {
-                let outcome = if s.replayed { Outcome::Replayed } else { Outcome::Accepted };
+                let outcome = if s.replayed {
+                    Outcome::Replayed
+                } else {
+                    Outcome::Accepted
+                };
                 self.inner.metrics.record(outcome, elapsed);
-                tracing::info!(revision = s.revision, replayed = s.replayed, micros = elapsed.as_micros() as u64, "accepted");
+                tracing::info!(
+                    revision = s.revision,
+                    replayed = s.replayed,
+                    micros = elapsed.as_micros() as u64,
+                    "accepted"
+                );
             }
             Err(RpcError::Refused(r)) => {
                 self.inner.metrics.record(Outcome::Rejected(r), elapsed);
@@ -87,7 +122,9 @@ impl ReportGateway for GatewayService {
             }
             Err(_) => self.inner.metrics.record(Outcome::Internal, elapsed),
         }
-        result.map(|s| Response::new(s.receipt)).map_err(Status::from)
+        result
+            .map(|s| Response::new(s.receipt))
+            .map_err(Status::from)
     }
 
     async fn get_report_definition(

@@ -27,7 +27,9 @@ pub enum TlsError {
         expected: &'static str,
     },
     /// Neither TLS material nor the plaintext flag was given.
-    #[error("TLS needs --tls-cert and --tls-key (or tls_cert/tls_key in the config); --insecure-plaintext is for loopback development only")]
+    #[error(
+        "TLS needs --tls-cert and --tls-key (or tls_cert/tls_key in the config); --insecure-plaintext is for loopback development only"
+    )]
     Missing,
     /// Plaintext was asked for on a non-loopback address.
     #[error("--insecure-plaintext is only allowed on a loopback address, not {0}")]
@@ -44,9 +46,15 @@ pub enum Transport {
 }
 
 fn read_pem(path: &Path, marker: &str, expected: &'static str) -> Result<Vec<u8>, TlsError> {
-    let bytes = std::fs::read(path).map_err(|source| TlsError::Read { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if !String::from_utf8_lossy(&bytes).contains(marker) {
-        return Err(TlsError::Pem { path: path.to_path_buf(), expected });
+        return Err(TlsError::Pem {
+            path: path.to_path_buf(),
+            expected,
+        });
     }
     Ok(bytes)
 }
@@ -93,9 +101,18 @@ mod tests {
     fn plaintext_only_on_loopback() {
         let lo: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let any: SocketAddr = "0.0.0.0:1".parse().unwrap();
-        assert!(matches!(Transport::from_parts(None, None, true, lo), Ok(Transport::Plaintext)));
-        assert!(matches!(Transport::from_parts(None, None, true, any), Err(TlsError::PlaintextNotLoopback(_))));
-        assert!(matches!(Transport::from_parts(None, None, false, lo), Err(TlsError::Missing)));
+        assert!(matches!(
+            Transport::from_parts(None, None, true, lo),
+            Ok(Transport::Plaintext)
+        ));
+        assert!(matches!(
+            Transport::from_parts(None, None, true, any),
+            Err(TlsError::PlaintextNotLoopback(_))
+        ));
+        assert!(matches!(
+            Transport::from_parts(None, None, false, lo),
+            Err(TlsError::Missing)
+        ));
     }
 
     #[test]
@@ -103,7 +120,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = dir.path().join("c.pem");
         std::fs::write(&c, "hello").unwrap();
-        let e = Transport::from_parts(Some(&c), Some(&c), false, "127.0.0.1:1".parse().unwrap()).unwrap_err();
+        let e = Transport::from_parts(Some(&c), Some(&c), false, "127.0.0.1:1".parse().unwrap())
+            .unwrap_err();
         assert!(e.to_string().contains("c.pem"), "{e}");
     }
 }

@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use prikk_privacy::{Definition, Measure, Policy, PublishedTable, Relation, TableShape, audit, unprotected_small_cells};
+use prikk_privacy::{
+    Definition, Measure, Policy, PublishedTable, Relation, TableShape, audit,
+    unprotected_small_cells,
+};
 use prikk_proto::{SignError, pb};
 
 use crate::error::Refusal;
@@ -30,13 +33,24 @@ pub struct Verifier {
 
 impl Verifier {
     /// A verifier for one collected definition.
-    pub fn new(definition: Arc<Definition>, min_count: u32, periods: Vec<PeriodKind>, max_report_bytes: usize) -> Self {
+    pub fn new(
+        definition: Arc<Definition>,
+        min_count: u32,
+        periods: Vec<PeriodKind>,
+        max_report_bytes: usize,
+    ) -> Self {
         let shapes = definition
             .tables
             .iter()
             .map(|t| (t.shape.id.clone(), (t.shape.clone(), t.shape.relations())))
             .collect();
-        Self { definition, shapes, min_count, periods, max_report_bytes }
+        Self {
+            definition,
+            shapes,
+            min_count,
+            periods,
+            max_report_bytes,
+        }
     }
 
     /// The collected definition.
@@ -47,7 +61,10 @@ impl Verifier {
     /// Size and envelope checks, before any key lookup.
     pub fn check_envelope(&self, env: &pb::SignedReport) -> Result<(), Refusal> {
         if env.report.len() > self.max_report_bytes {
-            return Err(Refusal::TooLarge { size: env.report.len(), limit: self.max_report_bytes });
+            return Err(Refusal::TooLarge {
+                size: env.report.len(),
+                limit: self.max_report_bytes,
+            });
         }
         if env.key_id.is_empty() {
             return Err(Refusal::Envelope("key_id is missing"));
@@ -66,7 +83,11 @@ impl Verifier {
 
     /// Everything after the key lookup. `key` is the registered key the
     /// envelope names, if any.
-    pub fn verify(&self, env: &pb::SignedReport, key: Option<&RegisteredKey>) -> Result<NewReport, Refusal> {
+    pub fn verify(
+        &self,
+        env: &pb::SignedReport,
+        key: Option<&RegisteredKey>,
+    ) -> Result<NewReport, Refusal> {
         let (report, key) = self.verify_signed(env, key)?;
         self.check_report(env, report, key)
     }
@@ -98,10 +119,15 @@ impl Verifier {
         report: pb::Report,
         key: &RegisteredKey,
     ) -> Result<NewReport, Refusal> {
-        if report.report_id.is_empty() || report.report_id.len() > MAX_ID_LEN || report.project.is_empty() {
+        if report.report_id.is_empty()
+            || report.report_id.len() > MAX_ID_LEN
+            || report.project.is_empty()
+        {
             return Err(Refusal::MalformedReport);
         }
-        if report.definition_id != self.definition.id || report.definition_version != self.definition.version {
+        if report.definition_id != self.definition.id
+            || report.definition_version != self.definition.version
+        {
             return Err(Refusal::UnknownDefinition {
                 id: report.definition_id.chars().take(MAX_ID_LEN).collect(),
                 version: report.definition_version,
@@ -115,7 +141,8 @@ impl Verifier {
                 report_project: report.project.chars().take(MAX_ID_LEN).collect(),
             });
         }
-        let period = Period::parse(&report.period).map_err(|e| Refusal::InvalidPeriod(e.to_string()))?;
+        let period =
+            Period::parse(&report.period).map_err(|e| Refusal::InvalidPeriod(e.to_string()))?;
         if !self.periods.contains(&period.kind) {
             return Err(Refusal::PeriodNotCollected(period.to_string()));
         }
@@ -133,50 +160,87 @@ impl Verifier {
 
     /// Every table of the definition exactly once, with its dimensions, and
     /// every cell exactly once with a valid value.
-    fn check_tables(&self, report: &pb::Report) -> Result<(Vec<NormalTable>, Vec<PublishedTable>), Refusal> {
+    fn check_tables(
+        &self,
+        report: &pb::Report,
+    ) -> Result<(Vec<NormalTable>, Vec<PublishedTable>), Refusal> {
         let mut seen: HashMap<&str, ()> = HashMap::new();
         let mut normal = Vec::with_capacity(report.tables.len());
         let mut published = Vec::with_capacity(report.tables.len());
         for t in &report.tables {
-            let (shape, relations) = self.shapes.get(t.id.as_str()).ok_or_else(|| Refusal::Tables(format!("unknown table `{}`", clip(&t.id))))?;
+            let (shape, relations) = self
+                .shapes
+                .get(t.id.as_str())
+                .ok_or_else(|| Refusal::Tables(format!("unknown table `{}`", clip(&t.id))))?;
             if seen.insert(t.id.as_str(), ()).is_some() {
                 return Err(Refusal::Tables(format!("table `{}` appears twice", t.id)));
             }
             let dims: Vec<&str> = shape.dimensions.iter().map(|d| d.id.as_str()).collect();
-            if t.dimensions.iter().map(String::as_str).ne(dims.iter().copied()) {
-                return Err(Refusal::Tables(format!("table `{}`: dimensions must be {:?}", t.id, dims)));
+            if t.dimensions
+                .iter()
+                .map(String::as_str)
+                .ne(dims.iter().copied())
+            {
+                return Err(Refusal::Tables(format!(
+                    "table `{}`: dimensions must be {:?}",
+                    t.id, dims
+                )));
             }
             let is_sum = matches!(shape.measure, Measure::Sum(_));
             let mut values: Vec<Option<Option<i64>>> = vec![None; shape.len()];
             let mut contributors: Vec<Option<i64>> = vec![None; shape.len()];
             for c in &t.cells {
-                let idx = shape
-                    .cell_by_codes(&c.key)
-                    .ok_or_else(|| Refusal::Tables(format!("table `{}`: unknown cell key", t.id)))?;
+                let idx = shape.cell_by_codes(&c.key).ok_or_else(|| {
+                    Refusal::Tables(format!("table `{}`: unknown cell key", t.id))
+                })?;
                 if values[idx].is_some() {
-                    return Err(Refusal::Tables(format!("table `{}`: cell {:?} appears twice", t.id, shape.key_codes(idx))));
+                    return Err(Refusal::Tables(format!(
+                        "table `{}`: cell {:?} appears twice",
+                        t.id,
+                        shape.key_codes(idx)
+                    )));
                 }
                 let v = match &c.value {
                     Some(pb::cell::Value::Count(n)) if (0..=MAX_VALUE).contains(n) => Some(*n),
                     Some(pb::cell::Value::Count(_)) => {
-                        return Err(Refusal::Tables(format!("table `{}`: value out of range 0..={MAX_VALUE}", t.id)));
+                        return Err(Refusal::Tables(format!(
+                            "table `{}`: value out of range 0..={MAX_VALUE}",
+                            t.id
+                        )));
                     }
                     Some(pb::cell::Value::Suppressed(_)) => None,
-                    None => return Err(Refusal::Tables(format!("table `{}`: cell without a value", t.id))),
+                    None => {
+                        return Err(Refusal::Tables(format!(
+                            "table `{}`: cell without a value",
+                            t.id
+                        )));
+                    }
                 };
                 match (c.contributors, is_sum, v) {
                     (None, false, _) | (None, true, None) => {}
                     (Some(_), false, _) => {
-                        return Err(Refusal::Tables(format!("table `{}`: contributors on a count table", t.id)));
+                        return Err(Refusal::Tables(format!(
+                            "table `{}`: contributors on a count table",
+                            t.id
+                        )));
                     }
                     (Some(_), true, None) => {
-                        return Err(Refusal::Tables(format!("table `{}`: contributors on a suppressed cell", t.id)));
+                        return Err(Refusal::Tables(format!(
+                            "table `{}`: contributors on a suppressed cell",
+                            t.id
+                        )));
                     }
                     (None, true, Some(_)) => {
-                        return Err(Refusal::Tables(format!("table `{}`: published sum without contributors", t.id)));
+                        return Err(Refusal::Tables(format!(
+                            "table `{}`: published sum without contributors",
+                            t.id
+                        )));
                     }
                     (Some(n), true, Some(_)) if !(0..=MAX_VALUE).contains(&n) => {
-                        return Err(Refusal::Tables(format!("table `{}`: contributors out of range", t.id)));
+                        return Err(Refusal::Tables(format!(
+                            "table `{}`: contributors out of range",
+                            t.id
+                        )));
                     }
                     (Some(n), true, Some(_)) => contributors[idx] = Some(n),
                 }
@@ -184,7 +248,12 @@ impl Verifier {
             }
             let cells: Vec<Option<i64>> = match values.into_iter().collect::<Option<Vec<_>>>() {
                 Some(v) => v,
-                None => return Err(Refusal::Tables(format!("table `{}`: cells are missing", t.id))),
+                None => {
+                    return Err(Refusal::Tables(format!(
+                        "table `{}`: cells are missing",
+                        t.id
+                    )));
+                }
             };
             for r in relations {
                 let parts: Option<i64> = r.parts.iter().map(|&p| cells[p]).sum(); // bounded by MAX_VALUE
@@ -203,10 +272,21 @@ impl Verifier {
                 values: cells.clone(),
                 contributors: is_sum.then_some(contributors),
             });
-            published.push(PublishedTable { shape: shape.clone(), cells });
+            published.push(PublishedTable {
+                shape: shape.clone(),
+                cells,
+            });
         }
-        if let Some(missing) = self.definition.tables.iter().find(|t| !seen.contains_key(t.shape.id.as_str())) {
-            return Err(Refusal::Tables(format!("table `{}` is missing", missing.shape.id)));
+        if let Some(missing) = self
+            .definition
+            .tables
+            .iter()
+            .find(|t| !seen.contains_key(t.shape.id.as_str()))
+        {
+            return Err(Refusal::Tables(format!(
+                "table `{}` is missing",
+                missing.shape.id
+            )));
         }
         Ok((normal, published))
     }
@@ -219,9 +299,15 @@ impl Verifier {
         tables: &[NormalTable],
         published: &[PublishedTable],
     ) -> Result<(), Refusal> {
-        let summary = report.policy.as_ref().ok_or_else(|| Refusal::WeakPolicy("no policy summary".into()))?;
+        let summary = report
+            .policy
+            .as_ref()
+            .ok_or_else(|| Refusal::WeakPolicy("no policy summary".into()))?;
         if summary.method != "suppression" {
-            return Err(Refusal::WeakPolicy(format!("method `{}` is not accepted", clip(&summary.method))));
+            return Err(Refusal::WeakPolicy(format!(
+                "method `{}` is not accepted",
+                clip(&summary.method)
+            )));
         }
         if summary.min_count < self.min_count {
             return Err(Refusal::WeakPolicy(format!(
@@ -236,8 +322,13 @@ impl Verifier {
             singletons: true,
             ..Policy::default()
         };
-        if let Some((table, key, _)) = unprotected_small_cells(published, &policy).into_iter().next() {
-            return Err(Refusal::Unprotected(format!("table `{table}` publishes a small count at {key:?}")));
+        if let Some((table, key, _)) = unprotected_small_cells(published, &policy)
+            .into_iter()
+            .next()
+        {
+            return Err(Refusal::Unprotected(format!(
+                "table `{table}` publishes a small count at {key:?}"
+            )));
         }
         for (t, p) in tables.iter().zip(published) {
             if let Some(contributors) = &t.contributors {
@@ -257,7 +348,11 @@ impl Verifier {
         }
         let report = audit(published, &policy, None, true);
         if !report.passed {
-            let why = report.failures.first().cloned().unwrap_or_else(|| "the disclosure audit did not pass".into());
+            let why = report
+                .failures
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "the disclosure audit did not pass".into());
             return Err(Refusal::Unprotected(why));
         }
         Ok(())

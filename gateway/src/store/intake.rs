@@ -76,7 +76,9 @@ pub struct Intake {
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job").field("report_id", &self.report.report_id).finish()
+        f.debug_struct("Job")
+            .field("report_id", &self.report.report_id)
+            .finish()
     }
 }
 
@@ -101,7 +103,10 @@ impl Intake {
     /// receipt once the commit is durable.
     pub async fn submit(&self, report: NewReport) -> Result<Stored, RpcError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Job { report, reply }).await.map_err(|_| StoreError::WriterGone)?;
+        self.tx
+            .send(Job { report, reply })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 }
@@ -125,7 +130,9 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>, signer: &Signer, cl
             Err(e) => {
                 tracing::error!(error = %e, "commit failed; {} submissions not stored", group.len());
                 for job in group {
-                    let _ = job.reply.send(Err(RpcError::Store(StoreError::Corrupt("commit failed".into()))));
+                    let _ = job.reply.send(Err(RpcError::Store(StoreError::Corrupt(
+                        "commit failed".into(),
+                    ))));
                 }
             }
         }
@@ -161,7 +168,12 @@ fn commit_group(
     Ok(results)
 }
 
-fn accept_one(tx: &Connection, r: &NewReport, signer: &Signer, now: i64) -> Result<Stored, RpcError> {
+fn accept_one(
+    tx: &Connection,
+    r: &NewReport,
+    signer: &Signer,
+    now: i64,
+) -> Result<Stored, RpcError> {
     let existing: Option<(Vec<u8>, Vec<u8>, u32)> = tx
         .query_row(
             "SELECT payload_sha256, receipt, revision FROM reports WHERE report_id = ?1",
@@ -176,7 +188,11 @@ fn accept_one(tx: &Connection, r: &NewReport, signer: &Signer, now: i64) -> Resu
         }
         let receipt = pb::Receipt::decode(receipt.as_slice())
             .map_err(|e| StoreError::Corrupt(format!("receipt of {}: {e}", r.report_id)))?;
-        return Ok(Stored { receipt, revision, replayed: true });
+        return Ok(Stored {
+            receipt,
+            revision,
+            replayed: true,
+        });
     }
     let revision: u32 = tx
         .query_row(
@@ -218,14 +234,20 @@ fn accept_one(tx: &Connection, r: &NewReport, signer: &Signer, now: i64) -> Resu
         .prepare_cached("INSERT INTO report_tables (report, table_id, cell_values, contributors) VALUES (?1, ?2, ?3, ?4)")
         .map_err(StoreError::from)?;
     for t in &r.tables {
-        let values = serde_json::to_string(&t.values).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let values =
+            serde_json::to_string(&t.values).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let contributors = t
             .contributors
             .as_ref()
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        st.execute(params![row, t.id, values, contributors]).map_err(StoreError::from)?;
+        st.execute(params![row, t.id, values, contributors])
+            .map_err(StoreError::from)?;
     }
-    Ok(Stored { receipt, revision, replayed: false })
+    Ok(Stored {
+        receipt,
+        revision,
+        replayed: false,
+    })
 }

@@ -46,7 +46,7 @@ pub enum StoreError {
 const MIGRATIONS: &[(u32, &str)] = &[
     (
         1,
-    "CREATE TABLE projects (
+        "CREATE TABLE projects (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
         region TEXT NOT NULL,
@@ -86,7 +86,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
      ) WITHOUT ROWID;",
     ),
     // Resubmissions are recognised by payload hash before the expensive checks.
-    (2, "CREATE INDEX reports_payload_sha256 ON reports(payload_sha256);"),
+    (
+        2,
+        "CREATE INDEX reports_payload_sha256 ON reports(payload_sha256);",
+    ),
 ];
 
 /// A registered project.
@@ -192,7 +195,10 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let mut conn = connect(path)?;
         migrate(&mut conn, path)?;
-        Ok(Self { path: path.to_path_buf(), conn: Mutex::new(conn) })
+        Ok(Self {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
     }
 
     /// The database file.
@@ -200,40 +206,77 @@ impl Store {
         &self.path
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let mut guard = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut guard)
     }
 
     /// Registers a project with its first key.
-    pub fn register_project(&self, project: &Project, public_key: &[u8]) -> Result<String, StoreError> {
+    pub fn register_project(
+        &self,
+        project: &Project,
+        public_key: &[u8],
+    ) -> Result<String, StoreError> {
         let key_id = prikk_proto::key_id_of(public_key);
         self.with(|c| {
             let tx = c.transaction()?;
-            let exists: bool =
-                tx.query_row("SELECT EXISTS(SELECT 1 FROM projects WHERE id = ?1)", [&project.id], |r| r.get(0))?;
+            let exists: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM projects WHERE id = ?1)",
+                [&project.id],
+                |r| r.get(0),
+            )?;
             if exists {
-                return Err(StoreError::Registry(format!("project {} is already registered", project.id)));
+                return Err(StoreError::Registry(format!(
+                    "project {} is already registered",
+                    project.id
+                )));
             }
             tx.execute(
                 "INSERT INTO projects (id, name, region, registered_unix) VALUES (?1, ?2, ?3, ?4)",
-                params![project.id, project.name, project.region, project.registered_unix],
+                params![
+                    project.id,
+                    project.name,
+                    project.region,
+                    project.registered_unix
+                ],
             )?;
-            insert_key(&tx, &key_id, &project.id, public_key, project.registered_unix)?;
+            insert_key(
+                &tx,
+                &key_id,
+                &project.id,
+                public_key,
+                project.registered_unix,
+            )?;
             tx.commit()?;
             Ok(key_id)
         })
     }
 
     /// Adds a key to a registered project; earlier keys stay active until revoked.
-    pub fn add_key(&self, project: &str, public_key: &[u8], now: i64) -> Result<String, StoreError> {
+    pub fn add_key(
+        &self,
+        project: &str,
+        public_key: &[u8],
+        now: i64,
+    ) -> Result<String, StoreError> {
         let key_id = prikk_proto::key_id_of(public_key);
         self.with(|c| {
             let tx = c.transaction()?;
-            let exists: bool =
-                tx.query_row("SELECT EXISTS(SELECT 1 FROM projects WHERE id = ?1)", [project], |r| r.get(0))?;
+            let exists: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM projects WHERE id = ?1)",
+                [project],
+                |r| r.get(0),
+            )?;
             if !exists {
-                return Err(StoreError::Registry(format!("project {project} is not registered")));
+                return Err(StoreError::Registry(format!(
+                    "project {project} is not registered"
+                )));
             }
             insert_key(&tx, &key_id, project, public_key, now)?;
             tx.commit()?;
@@ -273,7 +316,9 @@ impl Store {
                 "SELECT key_id, project, public_key, added_unix, revoked_unix FROM project_keys
                  WHERE project = ?1 ORDER BY added_unix, key_id",
             )?;
-            let rows = st.query_map([project], key_from_row)?.collect::<Result<Vec<_>, _>>()?;
+            let rows = st
+                .query_map([project], key_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
     }
@@ -281,10 +326,16 @@ impl Store {
     /// Every registered project, by id.
     pub fn projects(&self) -> Result<Vec<Project>, StoreError> {
         self.with(|c| {
-            let mut st = c.prepare("SELECT id, name, region, registered_unix FROM projects ORDER BY id")?;
+            let mut st =
+                c.prepare("SELECT id, name, region, registered_unix FROM projects ORDER BY id")?;
             let rows = st
                 .query_map([], |r| {
-                    Ok(Project { id: r.get(0)?, name: r.get(1)?, region: r.get(2)?, registered_unix: r.get(3)? })
+                    Ok(Project {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        region: r.get(2)?,
+                        registered_unix: r.get(3)?,
+                    })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
@@ -293,15 +344,24 @@ impl Store {
 
     /// Number of stored reports (all revisions).
     pub fn report_count(&self) -> Result<u64, StoreError> {
-        self.with(|c| Ok(c.query_row("SELECT COUNT(*) FROM reports", [], |r| r.get::<_, i64>(0))? as u64))
+        self.with(|c| {
+            Ok(c.query_row("SELECT COUNT(*) FROM reports", [], |r| r.get::<_, i64>(0))? as u64)
+        })
     }
 
     /// The stored receipt and payload hash of a report id.
     pub fn receipt(&self, report_id: &str) -> Result<Option<StoredReceipt>, StoreError> {
         self.with(|c| {
-            Ok(c.query_row("SELECT receipt, payload_sha256 FROM reports WHERE report_id = ?1", [report_id], |r| {
-                Ok(StoredReceipt { receipt: r.get(0)?, payload_sha256: r.get(1)? })
-            })
+            Ok(c.query_row(
+                "SELECT receipt, payload_sha256 FROM reports WHERE report_id = ?1",
+                [report_id],
+                |r| {
+                    Ok(StoredReceipt {
+                        receipt: r.get(0)?,
+                        payload_sha256: r.get(1)?,
+                    })
+                },
+            )
             .optional()?)
         })
     }
@@ -318,9 +378,14 @@ impl Store {
                 )
                 .optional()?;
             row.map(|(receipt, revision)| {
-                let receipt = <prikk_proto::pb::Receipt as prost::Message>::decode(receipt.as_slice())
-                    .map_err(|e| StoreError::Corrupt(format!("stored receipt: {e}")))?;
-                Ok(Stored { receipt, revision, replayed: true })
+                let receipt =
+                    <prikk_proto::pb::Receipt as prost::Message>::decode(receipt.as_slice())
+                        .map_err(|e| StoreError::Corrupt(format!("stored receipt: {e}")))?;
+                Ok(Stored {
+                    receipt,
+                    revision,
+                    replayed: true,
+                })
             })
             .transpose()
         })
@@ -329,8 +394,12 @@ impl Store {
     /// The raw signed envelope of a report id, exactly as received.
     pub fn envelope(&self, report_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.with(|c| {
-            Ok(c.query_row("SELECT envelope FROM reports WHERE report_id = ?1", [report_id], |r| r.get(0))
-                .optional()?)
+            Ok(c.query_row(
+                "SELECT envelope FROM reports WHERE report_id = ?1",
+                [report_id],
+                |r| r.get(0),
+            )
+            .optional()?)
         })
     }
 
@@ -414,7 +483,11 @@ impl Store {
             for p in projects {
                 let latest = st
                     .query_row([&p.id, period], |r| {
-                        Ok(ReportSummary { report_id: r.get(0)?, revision: r.get(1)?, accepted_unix: r.get(2)? })
+                        Ok(ReportSummary {
+                            report_id: r.get(0)?,
+                            revision: r.get(1)?,
+                            accepted_unix: r.get(2)?,
+                        })
                     })
                     .optional()?;
                 out.push(Completeness { project: p, latest });
@@ -432,7 +505,10 @@ fn insert_key(
     now: i64,
 ) -> Result<(), StoreError> {
     if let Some(k) = lookup_key(tx, key_id)? {
-        return Err(StoreError::Registry(format!("key {key_id} is already registered to project {}", k.project)));
+        return Err(StoreError::Registry(format!(
+            "key {key_id} is already registered to project {}",
+            k.project
+        )));
     }
     tx.execute(
         "INSERT INTO project_keys (key_id, project, public_key, added_unix) VALUES (?1, ?2, ?3, ?4)",
@@ -451,7 +527,10 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RegisteredKey> {
     })
 }
 
-pub(crate) fn lookup_key(c: &Connection, key_id: &str) -> Result<Option<RegisteredKey>, StoreError> {
+pub(crate) fn lookup_key(
+    c: &Connection,
+    key_id: &str,
+) -> Result<Option<RegisteredKey>, StoreError> {
     Ok(c.query_row(
         "SELECT key_id, project, public_key, added_unix, revoked_unix FROM project_keys WHERE key_id = ?1",
         [key_id],
@@ -464,17 +543,27 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_unix INTEGER NOT NULL)",
     )?;
-    let current: u32 =
-        conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    let current: u32 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
     let known = MIGRATIONS.last().map_or(0, |m| m.0);
     if current > known {
-        return Err(StoreError::TooNew { path: path.to_path_buf(), found: current, known });
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: current,
+            known,
+        });
     }
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // Another process may have migrated while we waited for the lock.
-        let done: bool =
-            tx.query_row("SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)", [version], |r| r.get(0))?;
+        let done: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)",
+            [version],
+            |r| r.get(0),
+        )?;
         if !done {
             tx.execute_batch(sql)?;
             tx.execute(
@@ -505,19 +594,33 @@ mod tests {
         })
         .unwrap();
         drop(s);
-        assert!(matches!(Store::open(&path), Err(StoreError::TooNew { found: 999, .. })));
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::TooNew { found: 999, .. })
+        ));
     }
 
     #[test]
     fn registry_transactions() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("g.db")).unwrap();
-        let p = Project { id: "bergen".into(), name: "Bergen".into(), region: "vest".into(), registered_unix: 10 };
+        let p = Project {
+            id: "bergen".into(),
+            name: "Bergen".into(),
+            region: "vest".into(),
+            registered_unix: 10,
+        };
         let k1 = s.register_project(&p, &[1u8; 32]).unwrap();
-        assert!(matches!(s.register_project(&p, &[2u8; 32]), Err(StoreError::Registry(_))));
+        assert!(matches!(
+            s.register_project(&p, &[2u8; 32]),
+            Err(StoreError::Registry(_))
+        ));
         let k2 = s.add_key("bergen", &[2u8; 32], 11).unwrap();
         assert!(s.add_key("oslo", &[3u8; 32], 11).is_err());
-        assert!(s.add_key("bergen", &[2u8; 32], 11).is_err(), "same key twice");
+        assert!(
+            s.add_key("bergen", &[2u8; 32], 11).is_err(),
+            "same key twice"
+        );
         s.revoke_key(&k1, 12).unwrap();
         assert!(s.revoke_key(&k1, 13).is_err());
         assert!(s.revoke_key("0000", 13).is_err());

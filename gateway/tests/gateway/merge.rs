@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use prikk_gateway::FixedClock;
 use prikk_gateway::merge::{self, MergedCell};
 use prikk_gateway::store::{Intake, Store};
-use prikk_gateway::FixedClock;
 use prikk_privacy::Definition;
 
 use crate::support::*;
@@ -16,7 +16,8 @@ async fn national_and_regional_tables_from_latest_revisions() {
     let store = Arc::new(Store::open(&db).unwrap());
     let def = Definition::embedded();
     let receipt_signer = Arc::new(signer());
-    let (intake, writer) = Intake::start(&db, receipt_signer, Arc::new(FixedClock::new(T0))).unwrap();
+    let (intake, writer) =
+        Intake::start(&db, receipt_signer, Arc::new(FixedClock::new(T0))).unwrap();
 
     let birth = |k: &[&str]| k[0] == "admitted.terminated.birth";
     let a = enrol(&store, "a", "vest");
@@ -27,20 +28,59 @@ async fn national_and_regional_tables_from_latest_revisions() {
     let tc = exact_tables(&def, 3, 30, |_| 5);
     // a suppresses its births row (and the cells that protect it, for the test's purpose only).
     intake
-        .submit(new_report("a", "2006", "a-1", &a, normal_tables(&ta, |t, k| t == "status" && birth(k))))
+        .submit(new_report(
+            "a",
+            "2006",
+            "a-1",
+            &a,
+            normal_tables(&ta, |t, k| t == "status" && birth(k)),
+        ))
         .await
         .unwrap();
-    intake.submit(new_report("b", "2006", "b-1", &b, normal_tables(&tb, |_, _| false))).await.unwrap();
+    intake
+        .submit(new_report(
+            "b",
+            "2006",
+            "b-1",
+            &b,
+            normal_tables(&tb, |_, _| false),
+        ))
+        .await
+        .unwrap();
     // c's first revision is superseded by its second.
     let stale = exact_tables(&def, 99, 30, |_| 10);
-    intake.submit(new_report("c", "2006", "c-1", &c, normal_tables(&stale, |_, _| false))).await.unwrap();
-    let second = intake.submit(new_report("c", "2006", "c-2", &c, normal_tables(&tc, |_, _| false))).await.unwrap();
+    intake
+        .submit(new_report(
+            "c",
+            "2006",
+            "c-1",
+            &c,
+            normal_tables(&stale, |_, _| false),
+        ))
+        .await
+        .unwrap();
+    let second = intake
+        .submit(new_report(
+            "c",
+            "2006",
+            "c-2",
+            &c,
+            normal_tables(&tc, |_, _| false),
+        ))
+        .await
+        .unwrap();
     assert_eq!(second.revision, 2);
     drop(intake);
     writer.join().unwrap();
 
     let reports = store.latest_reports("2006").unwrap();
-    assert_eq!(reports.iter().map(|r| (r.project.as_str(), r.revision)).collect::<Vec<_>>(), [("a", 1), ("b", 1), ("c", 2)]);
+    assert_eq!(
+        reports
+            .iter()
+            .map(|r| (r.project.as_str(), r.revision))
+            .collect::<Vec<_>>(),
+        [("a", 1), ("b", 1), ("c", 2)]
+    );
 
     let nat = merge::national(&def, &reports, 5);
     let shape = def.table("status").unwrap().shape.clone();
@@ -49,17 +89,33 @@ async fn national_and_regional_tables_from_latest_revisions() {
     let value = |tables: &[prikk_privacy::Table], i: usize| tables[0].values[i];
     for g in ["female", "male", "total"] {
         let i = status_idx(["admitted.terminated.birth", g]);
-        assert_eq!(st.cells[i], MergedCell::LowerBound { value: value(&tb, i) + value(&tc, i), suppressed: 1 });
+        assert_eq!(
+            st.cells[i],
+            MergedCell::LowerBound {
+                value: value(&tb, i) + value(&tc, i),
+                suppressed: 1
+            }
+        );
         let j = status_idx(["admitted.active", g]);
         let exact = value(&ta, j) + value(&tb, j) + value(&tc, j);
-        assert_eq!(st.cells[j], MergedCell::Exact(exact), "sum of a, b and c's latest revision");
+        assert_eq!(
+            st.cells[j],
+            MergedCell::Exact(exact),
+            "sum of a, b and c's latest revision"
+        );
     }
     let vest = merge::regional(&def, &reports, "vest", 5);
     let sv = vest.iter().find(|t| t.shape.id == "status").unwrap();
     let i = status_idx(["total", "total"]);
-    assert_eq!(sv.cells[i], MergedCell::Exact(value(&ta, i) + value(&tb, i)));
+    assert_eq!(
+        sv.cells[i],
+        MergedCell::Exact(value(&ta, i) + value(&tb, i))
+    );
     let ost = merge::regional(&def, &reports, "ost", 5);
-    assert_eq!(ost.iter().find(|t| t.shape.id == "status").unwrap().cells[i], MergedCell::Exact(value(&tc, i)));
+    assert_eq!(
+        ost.iter().find(|t| t.shape.id == "status").unwrap().cells[i],
+        MergedCell::Exact(value(&tc, i))
+    );
 }
 
 #[test]
@@ -71,11 +127,20 @@ fn national_policy_suppresses_small_exact_merged_cells() {
     let st = tables.iter_mut().find(|t| t.shape.id == "status").unwrap();
     st.cells[3] = MergedCell::Exact(4);
     st.cells[4] = MergedCell::Exact(5);
-    st.cells[5] = MergedCell::LowerBound { value: 2, suppressed: 1 };
+    st.cells[5] = MergedCell::LowerBound {
+        value: 2,
+        suppressed: 1,
+    };
     merge::apply_policy(&mut tables, 5);
     let st = tables.iter().find(|t| t.shape.id == "status").unwrap();
     assert_eq!(st.cells[3], MergedCell::Suppressed);
     assert_eq!(st.cells[4], MergedCell::Exact(5));
-    assert_eq!(st.cells[5], MergedCell::LowerBound { value: 2, suppressed: 1 });
+    assert_eq!(
+        st.cells[5],
+        MergedCell::LowerBound {
+            value: 2,
+            suppressed: 1
+        }
+    );
     assert_eq!(st.cells[0], MergedCell::Exact(0), "zero stays");
 }

@@ -28,10 +28,21 @@ fn mix(a: u64, b: u64) -> u64 {
 
 /// Exact tables for groups of identical people; group `g` has
 /// `multiplicity(g)` members, so every cell is a sum of multiplicities.
-pub(crate) fn exact_tables(def: &Definition, seed: u64, groups: usize, multiplicity: impl Fn(usize) -> i64) -> Vec<Table> {
+pub(crate) fn exact_tables(
+    def: &Definition,
+    seed: u64,
+    groups: usize,
+    multiplicity: impl Fn(usize) -> i64,
+) -> Vec<Table> {
     let status = def.table("status").unwrap().shape.dimensions[0].clone();
-    let leaves: Vec<usize> = (1..status.categories.len()).filter(|&c| status.is_leaf(c)).collect();
-    let mut tables: Vec<Table> = def.tables.iter().map(|t| Table::zeros(t.shape.clone())).collect();
+    let leaves: Vec<usize> = (1..status.categories.len())
+        .filter(|&c| status.is_leaf(c))
+        .collect();
+    let mut tables: Vec<Table> = def
+        .tables
+        .iter()
+        .map(|t| Table::zeros(t.shape.clone()))
+        .collect();
     for g in 0..groups {
         let h = |salt: u64| mix(seed.wrapping_add(g as u64), salt);
         let leaf = leaves[(h(1) % leaves.len() as u64) as usize];
@@ -40,7 +51,9 @@ pub(crate) fn exact_tables(def: &Definition, seed: u64, groups: usize, multiplic
         for (ti, spec) in def.tables.iter().enumerate() {
             let shape = &spec.shape;
             let pop = &shape.population;
-            if pop != "total" && !(status_code == *pop || status_code.starts_with(&format!("{pop}."))) {
+            if pop != "total"
+                && !(status_code == *pop || status_code.starts_with(&format!("{pop}.")))
+            {
                 continue;
             }
             // One list of candidate categories per dimension.
@@ -53,11 +66,15 @@ pub(crate) fn exact_tables(def: &Definition, seed: u64, groups: usize, multiplic
                     let top = status_code.split('.').next().unwrap();
                     choices.push(vec![d.index_of(top).unwrap()]);
                 } else if d.additive {
-                    let ls: Vec<usize> = (1..d.categories.len()).filter(|&c| d.is_leaf(c)).collect();
-                    choices.push(vec![ls[(h(salt + d.categories.len() as u64) % ls.len() as u64) as usize]]);
+                    let ls: Vec<usize> =
+                        (1..d.categories.len()).filter(|&c| d.is_leaf(c)).collect();
+                    choices.push(vec![
+                        ls[(h(salt + d.categories.len() as u64) % ls.len() as u64) as usize],
+                    ]);
                 } else {
-                    let picked: Vec<usize> =
-                        (0..d.categories.len()).filter(|&c| h(salt * 31 + c as u64) % 3 == 0).collect();
+                    let picked: Vec<usize> = (0..d.categories.len())
+                        .filter(|&c| h(salt * 31 + c as u64) % 3 == 0)
+                        .collect();
                     choices.push(picked);
                 }
             }
@@ -68,7 +85,10 @@ pub(crate) fn exact_tables(def: &Definition, seed: u64, groups: usize, multiplic
             // Every combination of the choices (multi-response dims give several).
             let mut keys: Vec<Vec<usize>> = vec![vec![]];
             for c in &choices {
-                keys = keys.iter().flat_map(|k| c.iter().map(move |&x| [k.clone(), vec![x]].concat())).collect();
+                keys = keys
+                    .iter()
+                    .flat_map(|k| c.iter().map(move |&x| [k.clone(), vec![x]].concat()))
+                    .collect();
             }
             let value = match &shape.measure {
                 Measure::Count => 1,
@@ -85,7 +105,10 @@ pub(crate) fn exact_tables(def: &Definition, seed: u64, groups: usize, multiplic
 }
 
 /// Publishes every cell of exact tables.
-pub(crate) fn pb_tables(tables: &[Table], suppress: impl Fn(&str, &[&str]) -> bool) -> Vec<pb::Table> {
+pub(crate) fn pb_tables(
+    tables: &[Table],
+    suppress: impl Fn(&str, &[&str]) -> bool,
+) -> Vec<pb::Table> {
     tables
         .iter()
         .map(|t| {
@@ -152,7 +175,11 @@ pub(crate) fn tls_material(dir: &Path) -> Tls {
     let key = dir.join("gateway.key");
     std::fs::write(&cert, ck.cert.pem()).unwrap();
     std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
-    Tls { cert, key, ca_pem: ck.cert.pem() }
+    Tls {
+        cert,
+        key,
+        ca_pem: ck.cert.pem(),
+    }
 }
 
 pub(crate) struct Running {
@@ -188,13 +215,20 @@ impl Running {
                 .connect()
                 .await
                 .unwrap(),
-            None => Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect().await.unwrap(),
+            None => Channel::from_shared(format!("http://{}", self.addr))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap(),
         }
     }
 }
 
 pub(crate) fn config(dir: &Path) -> Config {
-    Config { db: dir.join("gateway.db"), ..Config::default() }
+    Config {
+        db: dir.join("gateway.db"),
+        ..Config::default()
+    }
 }
 
 /// Starts a gateway over real TLS (rcgen certificate) on 127.0.0.1:0.
@@ -224,19 +258,40 @@ pub(crate) async fn start_with(
     let handle = tokio::spawn(gw.run(listener, transport, metrics_listener, async move {
         let _ = rx.await;
     }));
-    Running { addr, receipt_key, store, metrics, tls, stop: Some(tx), handle: Some(handle) }
+    Running {
+        addr,
+        receipt_key,
+        store,
+        metrics,
+        tls,
+        stop: Some(tx),
+        handle: Some(handle),
+    }
 }
 
 /// Registers `project` in region `region` with a fresh key.
 pub(crate) fn enrol(store: &prikk_gateway::Store, project: &str, region: &str) -> Signer {
     let s = signer();
-    prikk_gateway::registry::register(store, project, &format!("Project {project}"), region, s.public_key(), T0)
-        .unwrap();
+    prikk_gateway::registry::register(
+        store,
+        project,
+        &format!("Project {project}"),
+        region,
+        s.public_key(),
+        T0,
+    )
+    .unwrap();
     s
 }
 
 /// A stored report with these tables, bypassing verification (for merge tests).
-pub(crate) fn new_report(project: &str, period: &str, id: &str, signer: &Signer, tables: Vec<NormalTable>) -> NewReport {
+pub(crate) fn new_report(
+    project: &str,
+    period: &str,
+    id: &str,
+    signer: &Signer,
+    tables: Vec<NormalTable>,
+) -> NewReport {
     let r = report(project, period, id, vec![]);
     let env = prikk_proto::sign_report(signer, &r);
     let def = Definition::embedded();
@@ -253,16 +308,31 @@ pub(crate) fn new_report(project: &str, period: &str, id: &str, signer: &Signer,
 }
 
 /// Normalised tables from exact tables, with cells hidden by `suppress`.
-pub(crate) fn normal_tables(tables: &[Table], suppress: impl Fn(&str, &[&str]) -> bool) -> Vec<NormalTable> {
+pub(crate) fn normal_tables(
+    tables: &[Table],
+    suppress: impl Fn(&str, &[&str]) -> bool,
+) -> Vec<NormalTable> {
     tables
         .iter()
         .map(|t| {
-            let hide: Vec<bool> = (0..t.shape.len()).map(|i| suppress(&t.shape.id, &t.shape.key_codes(i))).collect();
+            let hide: Vec<bool> = (0..t.shape.len())
+                .map(|i| suppress(&t.shape.id, &t.shape.key_codes(i)))
+                .collect();
             NormalTable {
                 id: t.shape.id.clone(),
-                values: t.values.iter().zip(&hide).map(|(&v, &h)| (!h).then_some(v)).collect(),
-                contributors: matches!(t.shape.measure, Measure::Sum(_))
-                    .then(|| t.contributors.iter().zip(&hide).map(|(&v, &h)| (!h).then_some(v)).collect()),
+                values: t
+                    .values
+                    .iter()
+                    .zip(&hide)
+                    .map(|(&v, &h)| (!h).then_some(v))
+                    .collect(),
+                contributors: matches!(t.shape.measure, Measure::Sum(_)).then(|| {
+                    t.contributors
+                        .iter()
+                        .zip(&hide)
+                        .map(|(&v, &h)| (!h).then_some(v))
+                        .collect()
+                }),
             }
         })
         .collect()
