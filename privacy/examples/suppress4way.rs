@@ -146,13 +146,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::slice::from_ref(&gview),
         &policy,
         Some(std::slice::from_ref(&table)),
-        false,
+        true,
     );
     println!(
-        "prikk's audit of GaussSuppression's pattern (rank + singletons): passed {}, {} failures",
+        "prikk's audit of GaussSuppression's pattern: passed {}, {} failures, {} cells pinned exactly, narrowest width {:?}",
         gr.passed,
-        gr.failures.len()
+        gr.failures.len(),
+        gr.intervals.iter().filter(|i| i.exact).count(),
+        gr.narrowest_width
     );
+    for f in gr
+        .failures
+        .iter()
+        .filter(|f| f.contains("whole-number"))
+        .take(3)
+    {
+        println!("  {f}");
+    }
     for f in gr.failures.iter().take(5) {
         println!("  {f}");
     }

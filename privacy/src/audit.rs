@@ -57,8 +57,9 @@ pub struct AuditReport {
     pub narrowest_width: Option<i64>,
     /// Whether integer intervals were computed (skipped only when asked to).
     pub intervals_computed: bool,
-    /// Suppressed cells in blocks too large for the interval attack
-    /// (`Policy::interval_block_limit`); they passed the rank and singleton tests.
+    /// Suppressed cells in blocks too large for integer programming
+    /// (`Policy::interval_block_limit`); their intervals come from bound
+    /// propagation along single relations, a weaker attack.
     pub interval_skipped: usize,
 }
 

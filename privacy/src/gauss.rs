@@ -613,42 +613,74 @@ pub fn protect(tables: &[Table], policy: &Policy) -> Result<Protected, ProtectEr
             sys.shapes[t].inner_cells_under(c).len()
         })
         .collect();
-    let mut forced: BTreeSet<usize> = BTreeSet::new();
-    let mut rounds = 0;
-    loop {
-        let ctx = Greedy {
-            weight: &weight,
-            size: &size,
-            primary: &primary,
-            zero_published: &zero_published,
-            forced: &forced,
-            singletons: policy.singletons,
-        };
-        let suppressed = greedy(&sys, tables, &values, &ctx)?;
-        let published = published_view(&sys, tables, &suppressed);
-        let report = audit_system(&sys, &published, policy, Some(tables), true)?;
-        let failing = report.1;
-        if report.0.passed {
-            return Ok(finish(tables, &sys, suppressed, &primary, report.0));
-        }
-        rounds += 1;
-        // Every exposed cell gets one more complementary suppression next to
-        // it: the smallest published neighbour that is not a published zero.
-        let mut added = false;
-        for q in failing {
-            let pick = neighbours[q]
-                .iter()
-                .copied()
-                .filter(|&c| !suppressed[c] && !zero_published[c] && !forced.contains(&c))
-                .min_by_key(|&c| (weight[c], std::cmp::Reverse(c)));
-            if let Some(c) = pick {
-                added |= forced.insert(c);
+    let forced: BTreeSet<usize> = BTreeSet::new();
+    let ctx = Greedy {
+        weight: &weight,
+        size: &size,
+        primary: &primary,
+        zero_published: &zero_published,
+        forced: &forced,
+        singletons: policy.singletons,
+    };
+    let mut suppressed = greedy(&sys, tables, &values, &ctx)?;
+    // Hiding more never reveals more, so cells the audit still flags (mostly
+    // cells pinned by whole-number bounds) are fixed by adding complementary
+    // suppressions to this pattern, round by round, without starting over.
+    let relations_of: Vec<Vec<usize>> = {
+        let mut r = vec![Vec::new(); n];
+        for (i, (total, parts)) in sys.relations.iter().enumerate() {
+            r[*total].push(i);
+            for &p in parts {
+                r[p].push(i);
             }
         }
-        if !added || rounds > 200 {
-            return Err(ProtectError::Unsafe(report.0.failures.join("; ")));
+        r
+    };
+    let mut tried: BTreeSet<usize> = BTreeSet::new();
+    for _round in 0..200 {
+        let published = published_view(&sys, tables, &suppressed);
+        let (report, failing) = audit_system(&sys, &published, policy, Some(tables), true)?;
+        if report.passed {
+            return Ok(finish(tables, &sys, suppressed, &primary, report));
+        }
+        let failing_set: BTreeSet<usize> = failing.iter().copied().collect();
+        let mut added = false;
+        for &q in &failing {
+            // Prefer a relation whose hidden members are all flagged: that is
+            // the one pinning them, and one more hidden cell there frees them.
+            let members = |ri: usize| {
+                let (t, p) = &sys.relations[ri];
+                std::iter::once(*t).chain(p.iter().copied())
+            };
+            let pinning = relations_of[q]
+                .iter()
+                .copied()
+                .filter(|&ri| members(ri).all(|m| !suppressed[m] || failing_set.contains(&m)));
+            let open = |c: &usize| !suppressed[*c] && !zero_published[*c] && !tried.contains(c);
+            let pick = pinning
+                .flat_map(members)
+                .filter(open)
+                .min_by_key(|&c| (weight[c], Reverse(c)))
+                .or_else(|| {
+                    neighbours[q]
+                        .iter()
+                        .copied()
+                        .filter(open)
+                        .min_by_key(|&c| (weight[c], Reverse(c)))
+                });
+            if let Some(c) = pick {
+                suppressed[c] = true;
+                tried.insert(c);
+                added = true;
+            }
+        }
+        if !added {
+            return Err(ProtectError::Unsafe(report.failures.join("; ")));
         }
     }
+    Err(ProtectError::Unsafe(
+        "no safe pattern within 200 rounds of complementary suppression".into(),
+    ))
 }
 
 fn finish(
@@ -723,6 +755,7 @@ fn greedy(
     order.sort_by_key(|&q| {
         (
             !ctx.zero_published[q],
+            Reverse(ctx.size[q] > 1),
             Reverse(ctx.weight[q]),
             Reverse(ctx.size[q]),
             q,

@@ -92,7 +92,15 @@ pub(crate) fn intervals(
     for root in roots {
         let vars = &blocks[&root];
         if vars.len() > policy.interval_block_limit as usize {
+            // Too large for integer programming: bound propagation relation by
+            // relation, a sound but weaker attack, still catches cells pinned
+            // by whole-number bounds such as two hidden cells that sum to 2.
             skipped += vars.len();
+            let my_rows: Vec<&(Vec<(usize, f64)>, f64)> = block_rows
+                .get(&root)
+                .map(|ix| ix.iter().map(|&i| &rows[i]).collect())
+                .unwrap_or_default();
+            out.extend(propagate(vars, &my_rows, lower_bound));
             continue;
         }
         let local: HashMap<usize, usize> = vars.iter().enumerate().map(|(i, &q)| (q, i)).collect();
@@ -101,30 +109,64 @@ pub(crate) fn intervals(
             .get(&root)
             .map(|ix| ix.iter().map(|&i| &rows[i]).collect())
             .unwrap_or_default();
+        // Propagation gives valid outer bounds. Every solution found along
+        // the way is feasible, so a value it reaches at an outer bound is that
+        // bound; only the remaining ends need a solve of their own.
+        let outer = propagate(vars, &my_rows, lower_bound);
+        let mut seen_lo: Vec<Option<i64>> = vec![None; vars.len()];
+        let mut seen_hi: Vec<Option<i64>> = vec![None; vars.len()];
+        let mut known_lo: Vec<Option<i64>> = vec![None; vars.len()];
+        let mut known_hi: Vec<Option<Option<i64>>> = vec![None; vars.len()];
+        let record =
+            |values: &[f64], seen_lo: &mut Vec<Option<i64>>, seen_hi: &mut Vec<Option<i64>>| {
+                if !integer {
+                    return;
+                }
+                for (j, &v) in values.iter().enumerate() {
+                    let v = v.round() as i64;
+                    seen_lo[j] = Some(seen_lo[j].map_or(v, |m: i64| m.min(v)));
+                    seen_hi[j] = Some(seen_hi[j].map_or(v, |m: i64| m.max(v)));
+                }
+            };
+        for (i, &(_, plo, phi)) in outer.iter().enumerate() {
+            if known_lo[i].is_none() && seen_lo[i] == Some(plo) {
+                known_lo[i] = Some(plo);
+            }
+            if known_lo[i].is_none() {
+                let (v, values) = solve(
+                    vars.len(),
+                    i,
+                    &my_rows,
+                    &local,
+                    lower_bound,
+                    integer,
+                    OptimizationDirection::Minimize,
+                )?;
+                record(&values, &mut seen_lo, &mut seen_hi);
+                known_lo[i] = Some(
+                    v.map_or(lower_bound, |v| (v - EPS).ceil() as i64)
+                        .max(lower_bound),
+                );
+            }
+            if known_hi[i].is_none() && phi.is_some() && seen_hi[i] == phi {
+                known_hi[i] = Some(phi);
+            }
+            if known_hi[i].is_none() {
+                let (v, values) = solve(
+                    vars.len(),
+                    i,
+                    &my_rows,
+                    &local,
+                    lower_bound,
+                    integer,
+                    OptimizationDirection::Maximize,
+                )?;
+                record(&values, &mut seen_lo, &mut seen_hi);
+                known_hi[i] = Some(v.map(|v| (v + EPS).floor() as i64));
+            }
+        }
         for (i, &q) in vars.iter().enumerate() {
-            let lo = solve(
-                vars.len(),
-                i,
-                &my_rows,
-                &local,
-                lower_bound,
-                integer,
-                OptimizationDirection::Minimize,
-            )?;
-            let hi = solve(
-                vars.len(),
-                i,
-                &my_rows,
-                &local,
-                lower_bound,
-                integer,
-                OptimizationDirection::Maximize,
-            )?;
-            let lower = lo
-                .map_or(lower_bound, |v| (v - EPS).ceil() as i64)
-                .max(lower_bound);
-            let upper = hi.map(|v| (v + EPS).floor() as i64);
-            out.push((q, lower, upper));
+            out.push((q, known_lo[i].unwrap_or(lower_bound), known_hi[i].flatten()));
         }
     }
     Ok((out, skipped))
@@ -139,7 +181,7 @@ fn solve(
     lower_bound: i64,
     integer: bool,
     direction: OptimizationDirection,
-) -> Result<Option<f64>, ProtectError> {
+) -> Result<(Option<f64>, Vec<f64>), ProtectError> {
     let mut p = Problem::new(direction);
     let vars: Vec<_> = (0..nvars)
         .map(|i| {
@@ -158,11 +200,12 @@ fn solve(
     match p.solve() {
         Ok(microlp::SolveOutcome::Solution(s)) => {
             let v = s.objective();
+            let values: Vec<f64> = vars.iter().map(|&x| s.var_value(x)).collect();
             // Integer variables are capped far above any count; hitting the cap means unbounded.
             if integer && v >= f64::from(i32::MAX / 4) - 1.0 {
-                return Ok(None);
+                return Ok((None, Vec::new()));
             }
-            Ok(Some(v))
+            Ok((Some(v), values))
         }
         Ok(microlp::SolveOutcome::Interrupted(_)) => {
             if integer {
@@ -174,7 +217,7 @@ fn solve(
                 ))
             }
         }
-        Err(microlp::Error::Unbounded) => Ok(None),
+        Err(microlp::Error::Unbounded) => Ok((None, Vec::new())),
         Err(microlp::Error::Infeasible) => Err(ProtectError::Unsafe(
             "published cells are inconsistent with whole, non-negative counts".into(),
         )),
@@ -182,4 +225,62 @@ fn solve(
             "interval computation failed: {e}"
         ))),
     }
+}
+
+/// Interval propagation: each relation bounds each of its unknowns by the
+/// others' bounds, repeated until nothing tightens (or a round limit).
+/// Coefficients are +1 or -1 (a part or a total).
+fn propagate(
+    vars: &[usize],
+    rows: &[&(Vec<(usize, f64)>, f64)],
+    lower_bound: i64,
+) -> Vec<(usize, i64, Option<i64>)> {
+    let mut lo: HashMap<usize, i64> = vars.iter().map(|&q| (q, lower_bound)).collect();
+    let mut hi: HashMap<usize, Option<i64>> = vars.iter().map(|&q| (q, None)).collect();
+    for _round in 0..50 {
+        let mut changed = false;
+        for (coef, rhs) in rows {
+            let rhs = *rhs as i64;
+            for &(v, cv) in coef.iter() {
+                // cv * x_v = rhs - sum_{u != v} cu * x_u
+                let (mut rest_min, mut rest_max) = (Some(0i64), Some(0i64));
+                for &(u, cu) in coef.iter() {
+                    if u == v {
+                        continue;
+                    }
+                    let (l, h) = (lo[&u], hi[&u]);
+                    if cu > 0.0 {
+                        rest_min = rest_min.map(|m| m + l);
+                        rest_max = rest_max.zip(h).map(|(m, h)| m + h);
+                    } else {
+                        rest_min = rest_min.zip(h).map(|(m, h)| m - h);
+                        rest_max = rest_max.map(|m| m - l);
+                    }
+                }
+                // cv * x_v lies in [rhs - rest_max, rhs - rest_min].
+                let (a, b) = (rest_max.map(|m| rhs - m), rest_min.map(|m| rhs - m));
+                let (new_lo, new_hi) = if cv > 0.0 {
+                    (a, b)
+                } else {
+                    (b.map(|x| -x), a.map(|x| -x))
+                };
+                if let Some(l) = new_lo {
+                    if l > lo[&v] {
+                        lo.insert(v, l);
+                        changed = true;
+                    }
+                }
+                if let Some(h) = new_hi {
+                    if hi[&v].is_none_or(|old| h < old) {
+                        hi.insert(v, Some(h));
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    vars.iter().map(|&q| (q, lo[&q], hi[&q])).collect()
 }

@@ -239,3 +239,94 @@ fn no_small_count_is_published_and_totals_stay_when_possible() {
     assert_eq!(p.primary_count, 0);
     assert!(p.suppressed[0].iter().all(|&s| !s));
 }
+
+#[test]
+fn bound_propagation_catches_a_pair_summing_to_two_in_a_large_block() {
+    // Same attack as above with integer programming switched off for the block.
+    let t = one_way(&[1, 1, 10]);
+    let policy = Policy {
+        singletons: false,
+        interval_block_limit: 0,
+        ..Policy::default()
+    };
+    let r = audit(&[publish(&t, &[1, 2])], &policy, None, true);
+    assert_eq!(r.interval_skipped, 2);
+    assert!(!r.passed);
+    assert!(
+        r.intervals.iter().all(|i| i.exact && i.lower == 1),
+        "{:?}",
+        r.intervals
+    );
+    // With a third hidden cell the pair is no longer pinned.
+    let t = one_way(&[1, 1, 10, 9]);
+    let r = audit(&[publish(&t, &[1, 2, 4])], &policy, None, true);
+    assert!(r.passed, "{:?}", r.failures);
+}
+
+#[test]
+fn bound_propagation_is_never_tighter_than_integer_programming() {
+    // Propagation is a weaker attack than integer programming: its intervals
+    // must contain the integer program's on every suppressed cell.
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    for round in 0..20 {
+        let rows: Vec<String> = (0..5).map(|i| format!("r{i}")).collect();
+        let cols: Vec<String> = (0..4).map(|i| format!("c{i}")).collect();
+        let shape = Arc::new(TableShape::new(
+            "t".into(),
+            vec![
+                flat("rows", &rows.iter().map(String::as_str).collect::<Vec<_>>()),
+                flat("cols", &cols.iter().map(String::as_str).collect::<Vec<_>>()),
+                flat("g", &["f", "m"]),
+            ],
+            Measure::Count,
+            "total".into(),
+        ));
+        let mut t = Table::zeros(shape.clone());
+        for r in 1..=5 {
+            for c in 1..=4 {
+                for g in 1..=2 {
+                    let v = if rng.random_bool(0.4) {
+                        rng.random_range(1..5)
+                    } else {
+                        rng.random_range(0..15)
+                    };
+                    t.add_inner(&[r, c, g], v);
+                }
+            }
+        }
+        let hidden: Vec<usize> = (0..shape.len())
+            .filter(|&c| t.values[c] > 0 && rng.random_bool(0.35))
+            .collect();
+        let view = publish(&t, &hidden);
+        let weak = Policy {
+            singletons: false,
+            interval_block_limit: 0,
+            ..Policy::default()
+        };
+        let strong = Policy {
+            singletons: false,
+            interval_block_limit: 10_000,
+            ..Policy::default()
+        };
+        let a = audit(&[view.clone()], &weak, None, true);
+        let b = audit(&[view], &strong, None, true);
+        for (x, y) in a.intervals.iter().zip(&b.intervals) {
+            assert_eq!(x.key, y.key);
+            let cell = shape.cell_by_codes(&x.key).unwrap();
+            let truth = t.values[cell];
+            assert!(
+                x.lower <= truth && x.upper.is_none_or(|u| u >= truth),
+                "round {round}: propagation {x:?} excludes {truth}"
+            );
+            assert!(
+                x.lower <= y.lower,
+                "round {round}: propagation {x:?} tighter than {y:?}"
+            );
+            assert!(
+                x.upper.is_none() || y.upper.is_some_and(|u| x.upper.unwrap() >= u),
+                "round {round}: {x:?} vs {y:?}"
+            );
+        }
+    }
+}
