@@ -119,7 +119,8 @@ pub(crate) fn intervals(
         let mut known_hi: Vec<Option<Option<i64>>> = vec![None; vars.len()];
         let record =
             |values: &[f64], seen_lo: &mut Vec<Option<i64>>, seen_hi: &mut Vec<Option<i64>>| {
-                if !integer {
+                // Only whole-number solutions are points an attacker must allow.
+                if values.iter().any(|x| (x - x.round()).abs() >= EPS) {
                     return;
                 }
                 for (j, &v) in values.iter().enumerate() {
@@ -182,6 +183,28 @@ fn solve(
     integer: bool,
     direction: OptimizationDirection,
 ) -> Result<(Option<f64>, Vec<f64>), ProtectError> {
+    if integer {
+        // The linear relaxation first: when its optimum is a whole-number
+        // point (as it usually is for table relations) it is the integer
+        // optimum too, and branch and bound is not needed.
+        let (v, values) = solve_once(nvars, target, rows, local, lower_bound, false, direction)?;
+        let whole = values.iter().all(|x| (x - x.round()).abs() < EPS);
+        if v.is_some() && whole && !values.is_empty() {
+            return Ok((v, values));
+        }
+    }
+    solve_once(nvars, target, rows, local, lower_bound, integer, direction)
+}
+
+fn solve_once(
+    nvars: usize,
+    target: usize,
+    rows: &[&(Vec<(usize, f64)>, f64)],
+    local: &HashMap<usize, usize>,
+    lower_bound: i64,
+    integer: bool,
+    direction: OptimizationDirection,
+) -> Result<(Option<f64>, Vec<f64>), ProtectError> {
     let mut p = Problem::new(direction);
     let vars: Vec<_> = (0..nvars)
         .map(|i| {
@@ -210,7 +233,7 @@ fn solve(
         Ok(microlp::SolveOutcome::Interrupted(_)) => {
             if integer {
                 // Fall back to the linear relaxation: a valid, if weaker, attacker bound.
-                solve(nvars, target, rows, local, lower_bound, false, direction)
+                solve_once(nvars, target, rows, local, lower_bound, false, direction)
             } else {
                 Err(ProtectError::Unsafe(
                     "interval computation was interrupted".into(),
