@@ -637,7 +637,7 @@ pub fn protect(tables: &[Table], policy: &Policy) -> Result<Protected, ProtectEr
         r
     };
     let mut tried: BTreeSet<usize> = BTreeSet::new();
-    for _round in 0..200 {
+    for _round in 0..1000 {
         let published = published_view(&sys, tables, &suppressed);
         let (report, failing) = audit_system(&sys, &published, policy, Some(tables), true)?;
         if report.passed {
@@ -645,7 +645,21 @@ pub fn protect(tables: &[Table], policy: &Policy) -> Result<Protected, ProtectEr
         }
         let failing_set: BTreeSet<usize> = failing.iter().copied().collect();
         let mut added = false;
+        let mut added_now: BTreeSet<usize> = BTreeSet::new();
+        let budget = (failing.len() / 8).max(1);
         for &q in &failing {
+            if added_now.len() >= budget {
+                break;
+            }
+            // One new hidden cell often frees a whole chain of pinned cells:
+            // leave cells next to this round's additions for the next audit.
+            if relations_of[q].iter().any(|&ri| {
+                let (t, p) = &sys.relations[ri];
+                added_now.contains(t) || p.iter().any(|m| added_now.contains(m))
+            }) {
+                added = true;
+                continue;
+            }
             // Prefer a relation whose hidden members are all flagged: that is
             // the one pinning them, and one more hidden cell there frees them.
             let members = |ri: usize| {
@@ -671,6 +685,7 @@ pub fn protect(tables: &[Table], policy: &Policy) -> Result<Protected, ProtectEr
             if let Some(c) = pick {
                 suppressed[c] = true;
                 tried.insert(c);
+                added_now.insert(c);
                 added = true;
             }
         }
@@ -679,7 +694,7 @@ pub fn protect(tables: &[Table], policy: &Policy) -> Result<Protected, ProtectEr
         }
     }
     Err(ProtectError::Unsafe(
-        "no safe pattern within 200 rounds of complementary suppression".into(),
+        "no safe pattern within 1000 rounds of complementary suppression".into(),
     ))
 }
 
