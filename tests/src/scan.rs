@@ -41,12 +41,16 @@ fn split_csv(line: &str) -> Vec<String> {
         match (c, quoted) {
             ('"', true) if chars.peek() == Some(&'"') => {
                 chars.next();
-                fields.last_mut().map(|f| f.push('"'));
+                if let Some(f) = fields.last_mut() {
+                    f.push('"');
+                }
             }
             ('"', _) => quoted = !quoted,
             (',', false) => fields.push(String::new()),
             (c, _) => {
-                fields.last_mut().map(|f| f.push(c));
+                if let Some(f) = fields.last_mut() {
+                    f.push(c);
+                }
             }
         }
     }
@@ -149,23 +153,47 @@ pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>, HarnessError> {
     Ok(out)
 }
 
-/// Every needle found in every byte of every file under `dir`, as
-/// `(file, needle, offset)`; also returns the files and bytes scanned.
-pub fn scan_dir(
-    dir: &Path,
-    needles: &Needles,
-) -> Result<(Vec<(PathBuf, String, usize)>, usize, u64), HarnessError> {
+/// A needle found in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// The file.
+    pub file: PathBuf,
+    /// The needle.
+    pub needle: String,
+    /// Offset of its first occurrence.
+    pub offset: usize,
+}
+
+/// What [`scan_dir`] looked at and found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirScan {
+    /// Every needle found, per file.
+    pub hits: Vec<Hit>,
+    /// Files scanned.
+    pub files: usize,
+    /// Bytes scanned.
+    pub bytes: u64,
+}
+
+/// Scans every byte of every file under `dir` for the needles.
+pub fn scan_dir(dir: &Path, needles: &Needles) -> Result<DirScan, HarnessError> {
     let files = files_under(dir)?;
-    let mut hits = Vec::new();
-    let mut bytes = 0u64;
+    let mut out = DirScan {
+        files: files.len(),
+        ..DirScan::default()
+    };
     for f in &files {
         let data = std::fs::read(f).map_err(HarnessError::io(f))?;
-        bytes += data.len() as u64;
-        for (needle, at) in needles.find_in(&data) {
-            hits.push((f.clone(), needle, at));
+        out.bytes += data.len() as u64;
+        for (needle, offset) in needles.find_in(&data) {
+            out.hits.push(Hit {
+                file: f.clone(),
+                needle,
+                offset,
+            });
         }
     }
-    Ok((hits, files.len(), bytes))
+    Ok(out)
 }
 
 #[cfg(test)]

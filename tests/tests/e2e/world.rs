@@ -1,0 +1,127 @@
+//! A world for one test: a temporary folder with a local CA, a gateway and
+//! one agent per project, and helpers to submit and inspect.
+
+use std::sync::Arc;
+
+use municipality_agent::report::ReportError;
+use municipality_agent::sample::Project;
+use prikk_e2e::agent::{self, AgentState, GatewayAccess, Submission};
+use prikk_e2e::{HarnessError, InProcessGateway, LocalCa, gateway};
+use prikk_privacy::{Definition, Policy};
+
+/// The period every test reports for.
+pub(crate) const PERIOD: &str = "2006";
+/// The seed of the generated exports.
+pub(crate) const SEED: u64 = 6;
+
+pub(crate) struct World {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) ca: LocalCa,
+    pub(crate) gateway: Option<InProcessGateway>,
+    pub(crate) agents: Vec<AgentState>,
+    pub(crate) def: Arc<Definition>,
+    pub(crate) policy: Policy,
+}
+
+impl World {
+    /// CA, agents (keys and exports), a gateway in `<dir>/gateway`, projects registered.
+    pub(crate) fn new(projects: &[Project]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = LocalCa::create(&dir.path().join("pki")).unwrap();
+        let agents: Vec<AgentState> = projects
+            .iter()
+            .map(|p| AgentState::create(&dir.path().join("agents"), p, SEED).unwrap())
+            .collect();
+        let gateway_dir = dir.path().join("gateway");
+        std::fs::create_dir_all(&gateway_dir).unwrap();
+        let gw = InProcessGateway::start(&gateway::config(&gateway_dir, &ca)).unwrap();
+        gateway::register_all(&gw.store(), &agents).unwrap();
+        Self {
+            dir,
+            ca,
+            gateway: Some(gw),
+            agents,
+            def: Arc::new(Definition::embedded()),
+            policy: Policy::default(),
+        }
+    }
+
+    pub(crate) fn gateway(&self) -> &InProcessGateway {
+        self.gateway.as_ref().unwrap()
+    }
+
+    pub(crate) fn gateway_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("gateway")
+    }
+
+    pub(crate) fn access(&self) -> GatewayAccess {
+        self.gateway().access(&self.ca)
+    }
+
+    /// Every agent submits concurrently (one tokio task each) to `access`.
+    pub(crate) async fn submit_all(
+        &self,
+        access: &GatewayAccess,
+    ) -> Vec<(AgentState, Result<Submission, HarnessError>)> {
+        let tasks: Vec<_> = self
+            .agents
+            .iter()
+            .map(|a| {
+                let (a, def, policy, access) = (
+                    a.clone(),
+                    self.def.clone(),
+                    self.policy.clone(),
+                    access.clone(),
+                );
+                tokio::spawn(async move {
+                    let r = agent::submit(&a, def, PERIOD, &policy, &access).await;
+                    (a, r)
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    }
+}
+
+/// Whether an error is the agent refusing to produce a report it cannot
+/// protect (a legitimate outcome that sends nothing), as opposed to a fault.
+pub(crate) fn is_refusal_to_protect(e: &HarnessError) -> bool {
+    matches!(
+        e,
+        HarnessError::Report(ReportError::Protect(_) | ReportError::AuditFailed(_))
+    )
+}
+
+/// The delivered submissions, failing on any error other than the agent
+/// refusing to protect, and unless at least `min` delivered.
+pub(crate) fn delivered(
+    results: Vec<(AgentState, Result<Submission, HarnessError>)>,
+    min: usize,
+) -> Vec<(AgentState, Submission)> {
+    let mut ok = Vec::new();
+    let mut refused = Vec::new();
+    for (a, r) in results {
+        match r {
+            Ok(s) => {
+                assert_eq!(
+                    s.receipt.revision, 1,
+                    "{}: first report is revision 1",
+                    a.project
+                );
+                ok.push((a, s));
+            }
+            Err(e) if is_refusal_to_protect(&e) => refused.push(format!("{}: {e}", a.project)),
+            Err(e) => panic!("{}: {e}", a.project),
+        }
+    }
+    assert!(
+        ok.len() >= min,
+        "only {} projects delivered (at least {min} expected); refused: {refused:#?}",
+        ok.len()
+    );
+    ok
+}
