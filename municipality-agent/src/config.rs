@@ -8,8 +8,11 @@
 
 use std::path::{Path, PathBuf};
 
+use prikk_privacy::dp::{DpPolicy, LossUnit, PrivacyLoss, ProtectionMode};
 use prikk_privacy::protect::Policy;
 use serde::Deserialize;
+
+use crate::report::{DpSettings, ProtectionPolicy};
 
 /// Errors reading the configuration file.
 #[derive(Debug, thiserror::Error)]
@@ -61,12 +64,160 @@ pub struct AgentConfig {
     /// The projects this agent reports for.
     #[serde(default)]
     pub projects: Vec<ProjectConfig>,
-    /// The protection policy (the privacy crate's `Policy`; defaults apply per key).
-    #[serde(default)]
+    /// The `[policy]` section as written.
+    #[serde(default, rename = "policy")]
+    pub policy_section: PolicySection,
+    /// The suppression rules of `[policy]` (the privacy crate's `Policy`;
+    /// defaults apply per key).
+    #[serde(skip)]
     pub policy: Policy,
+    /// The whole protection policy of `[policy]`: mode, suppression rules and
+    /// differential-privacy settings.
+    #[serde(skip)]
+    pub protection: ProtectionPolicy,
     /// Settings for the long-running `run` mode.
     #[serde(default)]
     pub run: RunConfig,
+}
+
+/// A number as the data protection officer writes it: a string such as
+/// `"0.5"` or `"1/3"` (exact), or a TOML integer or float (read back as the
+/// shortest decimal that names it, so `0.1` means exactly 1/10).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum NumberText {
+    /// An integer.
+    Integer(i64),
+    /// A float, read as its shortest decimal form.
+    Float(f64),
+    /// Text.
+    Text(String),
+}
+
+impl Eq for NumberText {}
+
+impl NumberText {
+    fn text(&self) -> String {
+        match self {
+            Self::Integer(i) => i.to_string(),
+            Self::Float(f) => f.to_string(),
+            Self::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// The `[policy]` section: the protection mode, the suppression rules and the
+/// differential-privacy settings. Every key is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// `suppression` (default), `dp` or `dp+suppression`.
+    pub mode: Option<String>,
+    /// k (default 5).
+    pub min_count: Option<u32>,
+    /// Suppress zeros too (default false).
+    pub protect_zeros: Option<bool>,
+    /// Narrowest attacker interval (default 1).
+    pub min_interval_width: Option<u32>,
+    /// Treat singletons as known to their member (default true).
+    pub singletons: Option<bool>,
+    /// Largest block for the integer interval attack (default 400).
+    pub interval_block_limit: Option<u32>,
+    /// dp modes: ε per report (discrete Laplace, pure DP).
+    pub epsilon: Option<NumberText>,
+    /// dp modes: ρ per report (discrete Gaussian, zero-concentrated DP).
+    pub rho: Option<NumberText>,
+    /// dp modes: `discrete-laplace` (with ε) or `discrete-gaussian` (with ρ);
+    /// optional, as the loss unit decides it.
+    pub mechanism: Option<String>,
+    /// dp modes: the annual privacy-loss budget of each project, in the unit
+    /// of the per-report loss.
+    pub annual_budget: Option<NumberText>,
+}
+
+impl PolicySection {
+    /// The suppression rules and the full protection policy, checked.
+    pub fn resolve(&self) -> Result<(Policy, ProtectionPolicy), String> {
+        let d = Policy::default();
+        let policy = Policy {
+            min_count: self.min_count.unwrap_or(d.min_count),
+            protect_zeros: self.protect_zeros.unwrap_or(d.protect_zeros),
+            min_interval_width: self.min_interval_width.unwrap_or(d.min_interval_width),
+            singletons: self.singletons.unwrap_or(d.singletons),
+            interval_block_limit: self.interval_block_limit.unwrap_or(d.interval_block_limit),
+        };
+        let mode: ProtectionMode = match &self.mode {
+            None => ProtectionMode::Suppression,
+            Some(m) => m.parse().map_err(|e| format!("policy.mode: {e}"))?,
+        };
+        let loss = match (&self.epsilon, &self.rho) {
+            (Some(_), Some(_)) => {
+                return Err("policy: set either epsilon (discrete Laplace) or rho (discrete Gaussian), not both".into());
+            }
+            (Some(e), None) => Some(parse_loss(LossUnit::Epsilon, e, "policy.epsilon")?),
+            (None, Some(r)) => Some(parse_loss(LossUnit::Rho, r, "policy.rho")?),
+            (None, None) => None,
+        };
+        if let (Some(m), Some(l)) = (&self.mechanism, loss) {
+            let expected = match l.unit() {
+                LossUnit::Epsilon => "discrete-laplace",
+                LossUnit::Rho => "discrete-gaussian",
+            };
+            if m != expected {
+                return Err(format!(
+                    "policy.mechanism {m:?} does not match the loss: {} goes with {expected:?}",
+                    l.unit()
+                ));
+            }
+        } else if let Some(m) = &self.mechanism
+            && m != "discrete-laplace"
+            && m != "discrete-gaussian"
+        {
+            return Err(format!(
+                "policy.mechanism {m:?}: expected discrete-laplace or discrete-gaussian"
+            ));
+        }
+        let dp = if mode.adds_noise() {
+            let loss = loss.ok_or_else(|| {
+                format!("policy.mode = \"{mode}\" needs a privacy loss per report: policy.epsilon or policy.rho")
+            })?;
+            let budget_text = self.annual_budget.as_ref().ok_or_else(|| {
+                format!("policy.mode = \"{mode}\" needs policy.annual_budget (the annual privacy budget per project)")
+            })?;
+            let annual_budget = parse_loss(loss.unit(), budget_text, "policy.annual_budget")?;
+            if loss.amount() > annual_budget.amount() {
+                return Err(format!(
+                    "policy: the loss per report ({loss}) exceeds the annual budget ({})",
+                    annual_budget.amount()
+                ));
+            }
+            Some(DpSettings {
+                policy: DpPolicy {
+                    loss,
+                    max_contributions: None,
+                },
+                annual_budget,
+            })
+        } else {
+            None
+        };
+        Ok((
+            policy.clone(),
+            ProtectionPolicy {
+                mode,
+                suppression: policy,
+                dp,
+            },
+        ))
+    }
+}
+
+fn parse_loss(unit: LossUnit, n: &NumberText, key: &str) -> Result<PrivacyLoss, String> {
+    let loss = PrivacyLoss::parse(unit, &n.text()).map_err(|e| format!("{key}: {e}"))?;
+    if loss.amount().is_zero() {
+        return Err(format!("{key} must be positive"));
+    }
+    Ok(loss)
 }
 
 /// The directorate's gateway.
@@ -131,6 +282,15 @@ impl AgentConfig {
                 message: e.message().to_string(),
             }
         })?;
+        let (policy, protection) =
+            cfg.policy_section
+                .resolve()
+                .map_err(|message| ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    message,
+                })?;
+        cfg.policy = policy;
+        cfg.protection = protection;
         cfg.validate(path)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         cfg.resolve_paths(&base);

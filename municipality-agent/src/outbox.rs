@@ -3,7 +3,8 @@
 //!
 //! One SQLite file (WAL, `synchronous=FULL`, numbered migrations) holds the
 //! signed reports, their receipts, the hash-chained audit log and the list of
-//! export files `run` has processed. Every method is one named transaction.
+//! export files `run` has processed, and the privacy-loss ledger of the
+//! differential-privacy modes. Every method is one named transaction.
 //! Time comes from an injected [`Clock`], so retry schedules are testable.
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ use prost::Message;
 use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
+
+use prikk_privacy::dp::{Ledger, LedgerError, LossUnit, PrivacyLoss, Rational, Spend};
 
 use crate::auditlog::{self, AuditError, EntryKind, NewEntry};
 
@@ -150,6 +153,46 @@ pub enum OutboxError {
     /// The audit log failed.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The privacy-loss ledger refused the release (over budget, or charged before).
+    #[error(transparent)]
+    Budget(#[from] LedgerError),
+    /// A ledger row that cannot be read back.
+    #[error("outbox {path}: privacy ledger row of report {report_id} is unreadable: {problem}")]
+    CorruptLedger {
+        /// The database file.
+        path: PathBuf,
+        /// Report id of the row.
+        report_id: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// A release of a differentially private report to charge to its project's
+/// annual budget when it is queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Charge {
+    /// Budget year (the year of the reporting period).
+    pub year: i32,
+    /// The release's loss.
+    pub loss: PrivacyLoss,
+    /// The project's annual budget.
+    pub annual_budget: PrivacyLoss,
+}
+
+/// A project's budget for a year, as the ledger stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetStatus {
+    /// Budget year.
+    pub year: i32,
+    /// The annual budget.
+    pub budget: PrivacyLoss,
+    /// Spent this year, in the budget's unit.
+    pub spent: Rational,
+    /// Left this year.
+    pub remaining: Rational,
+    /// Releases charged this year.
+    pub releases: usize,
 }
 
 /// Where a report is in its life.
@@ -398,6 +441,26 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX processed_files_sha ON processed_files (sha256);
     ",
+    // 2: the privacy-loss ledger: one row per release of a differentially
+    // private report, charged once per report id. Amounts are exact decimals
+    // or fractions as text.
+    "
+    CREATE TABLE privacy_ledger (
+        report_id     TEXT PRIMARY KEY,
+        project       TEXT NOT NULL,
+        year          INTEGER NOT NULL,
+        period        TEXT NOT NULL,
+        loss_unit     TEXT NOT NULL CHECK (loss_unit IN ('epsilon', 'rho')),
+        loss          TEXT NOT NULL,
+        charged       TEXT NOT NULL,
+        recorded_unix INTEGER NOT NULL
+    );
+    CREATE INDEX privacy_ledger_project_year ON privacy_ledger (project, year);
+    CREATE TRIGGER privacy_ledger_no_update BEFORE UPDATE ON privacy_ledger
+    BEGIN SELECT RAISE(ABORT, 'the privacy ledger is append-only'); END;
+    CREATE TRIGGER privacy_ledger_no_delete BEFORE DELETE ON privacy_ledger
+    BEGIN SELECT RAISE(ABORT, 'the privacy ledger is append-only'); END;
+    ",
 ];
 
 /// The outbox database.
@@ -505,6 +568,20 @@ impl Outbox {
     /// id: if that id is already in the outbox, the stored signed bytes are
     /// kept and returned, never replaced.
     pub fn enqueue(&self, envelope: &pb::SignedReport) -> Result<Enqueued, OutboxError> {
+        self.enqueue_charged(envelope, None)
+    }
+
+    /// Like [`Outbox::enqueue`], and charges a differentially private release
+    /// to its project's annual budget in the same transaction: the ledger row,
+    /// the report and the audit entry (which records the spend) are written
+    /// together or not at all. A report id already in the outbox is not
+    /// charged again. A release that would exceed the budget is refused with
+    /// [`OutboxError::Budget`] and nothing is written.
+    pub fn enqueue_charged(
+        &self,
+        envelope: &pb::SignedReport,
+        charge: Option<&Charge>,
+    ) -> Result<Enqueued, OutboxError> {
         let report: pb::Report =
             decode_exact(&envelope.report, "report").map_err(OutboxError::Envelope)?;
         let sha = payload_sha256(&envelope.report);
@@ -531,6 +608,45 @@ impl Outbox {
             ],
         )
         .map_err(|e| self.sql(e))?;
+        let detail = match charge {
+            None => String::new(),
+            Some(c) => {
+                let mut ledger = load_ledger(&tx, &self.path, &report.project, c.annual_budget)?;
+                let spend = ledger
+                    .spend(
+                        &report.project,
+                        c.year,
+                        &report.period,
+                        &report.report_id,
+                        c.loss,
+                    )?
+                    .clone();
+                tx.execute(
+                    "INSERT INTO privacy_ledger (report_id, project, year, period, loss_unit, loss, charged, recorded_unix)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        spend.report_id,
+                        spend.project,
+                        spend.year,
+                        spend.period,
+                        spend.loss.unit().to_string(),
+                        spend.loss.amount().to_string(),
+                        spend.charged.to_string(),
+                        now
+                    ],
+                )
+                .map_err(|e| self.sql(e))?;
+                let remaining = ledger.remaining(&report.project, c.year)?;
+                format!(
+                    "privacy loss {} spent; {} {} of {} of the {} budget remains",
+                    spend.loss,
+                    c.annual_budget.unit(),
+                    remaining,
+                    c.annual_budget.amount(),
+                    c.year
+                )
+            }
+        };
         auditlog::append(
             &tx,
             now,
@@ -541,7 +657,7 @@ impl Outbox {
                 report_id: &report.report_id,
                 payload_sha256: &sha,
                 revision: None,
-                detail: "",
+                detail: &detail,
             },
         )?;
         let stored = get_in(&tx, &report.report_id).map_err(|e| self.sql(e))?;
@@ -549,6 +665,35 @@ impl Outbox {
         stored
             .map(Enqueued::New)
             .ok_or_else(|| OutboxError::Unknown(report.report_id))
+    }
+
+    /// A project's ledger under an annual budget: every release recorded for it.
+    pub fn ledger(&self, project: &str, annual_budget: PrivacyLoss) -> Result<Ledger, OutboxError> {
+        load_ledger(&self.lock(), &self.path, project, annual_budget)
+    }
+
+    /// Spent and remaining budget of a project in a year.
+    pub fn budget_status(
+        &self,
+        project: &str,
+        year: i32,
+        annual_budget: PrivacyLoss,
+    ) -> Result<BudgetStatus, OutboxError> {
+        let ledger = self.ledger(project, annual_budget)?;
+        Ok(BudgetStatus {
+            year,
+            budget: annual_budget,
+            spent: ledger.spent(project, year)?,
+            remaining: ledger.remaining(project, year)?,
+            releases: ledger.spends().iter().filter(|s| s.year == year).count(),
+        })
+    }
+
+    /// Checks, without writing, that a release fits the project's budget.
+    pub fn check_budget(&self, project: &str, charge: &Charge) -> Result<(), OutboxError> {
+        let ledger = self.ledger(project, charge.annual_budget)?;
+        ledger.can_spend(project, charge.year, charge.loss)?;
+        Ok(())
     }
 
     /// One report by id.
@@ -890,6 +1035,69 @@ fn get_in(conn: &Connection, report_id: &str) -> rusqlite::Result<Option<QueuedR
         report_from_row,
     )
     .optional()
+}
+
+/// Reads a project's ledger rows into a [`Ledger`] with the given budget.
+fn load_ledger(
+    conn: &Connection,
+    path: &Path,
+    project: &str,
+    annual_budget: PrivacyLoss,
+) -> Result<Ledger, OutboxError> {
+    let sql = |source| OutboxError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut st = conn
+        .prepare(
+            "SELECT report_id, year, period, loss_unit, loss, charged FROM privacy_ledger
+             WHERE project = ?1 ORDER BY recorded_unix, rowid",
+        )
+        .map_err(sql)?;
+    let rows = st
+        .query_map([project], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i32>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })
+        .map_err(sql)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql)?;
+    let mut ledger = Ledger::new();
+    ledger.set_budget(project, annual_budget)?;
+    for (report_id, year, period, unit, loss, charged) in rows {
+        let corrupt = |problem: String| OutboxError::CorruptLedger {
+            path: path.to_path_buf(),
+            report_id: report_id.clone(),
+            problem,
+        };
+        let unit: LossUnit = unit
+            .parse()
+            .map_err(|e: prikk_privacy::dp::DpError| corrupt(e.to_string()))?;
+        let loss = PrivacyLoss::parse(unit, &loss).map_err(|e| corrupt(e.to_string()))?;
+        let charged = Rational::parse_decimal(&charged).map_err(|e| corrupt(e.to_string()))?;
+        // A release charged under another budget unit is re-priced in this one
+        // (ε→ρ as ε²/2); one that cannot be is refused rather than ignored.
+        let charged = if unit == annual_budget.unit() {
+            charged
+        } else {
+            ledger.charge(project, loss)?
+        };
+        ledger.restore(Spend {
+            project: project.to_string(),
+            year,
+            period,
+            report_id: report_id.clone(),
+            loss,
+            charged,
+        })?;
+    }
+    Ok(ledger)
 }
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OutboxError> {

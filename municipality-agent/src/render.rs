@@ -26,6 +26,15 @@
 //!
 //! Margins use the category `total`; `contributors` appears only on
 //! published cells of sum tables.
+//!
+//! In the dp modes (`policy.method` is `dp` or `dp+suppression`) values are
+//! noisy signed integers, and a top-level `"dp"` object adds the loss, each
+//! table's public mechanism and scale, and the project's budget:
+//! `{"loss": "ε = 0.5", "unit": "epsilon", "amount": "0.5", "tables": [{"id",
+//! "mechanism", "scale", "contributors_scale"?, "loss"}], "budget": {"year",
+//! "annual", "spent", "remaining", "remaining_after", "releases"} | null}`.
+//! The noise is drawn afresh for every preview and every submission: a
+//! preview shows one draw, not the one that will be sent.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -34,6 +43,7 @@ use prikk_privacy::definition::Definition;
 use prikk_proto::pb;
 use serde::Serialize;
 
+use crate::outbox::BudgetStatus;
 use crate::report::Prepared;
 
 /// Rejected-row problems listed in the text and HTML forms; JSON lists all.
@@ -68,6 +78,80 @@ pub struct Preview {
     pub audit: AuditView,
     /// Every table, as it would leave.
     pub tables: Vec<TableView>,
+    /// The dp modes: loss, noise parameters and budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dp: Option<DpView>,
+}
+
+/// What a dp-mode report spends and how it is noised.
+#[derive(Debug, Clone, Serialize)]
+pub struct DpView {
+    /// The loss, e.g. `ε = 0.5`.
+    pub loss: String,
+    /// `epsilon` or `rho`.
+    pub unit: String,
+    /// The amount, exact.
+    pub amount: String,
+    /// Per table: public noise parameters.
+    pub tables: Vec<DpTableView>,
+    /// The project's budget as the ledger stands (when known).
+    pub budget: Option<BudgetView>,
+}
+
+/// A table's public noise parameters.
+#[derive(Debug, Clone, Serialize)]
+pub struct DpTableView {
+    /// Table id.
+    pub id: String,
+    /// Mechanism name.
+    pub mechanism: String,
+    /// Scale (Laplace) or σ² (Gaussian) of the values' noise.
+    pub scale: String,
+    /// The same for the contributor counts of a sum table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contributors_scale: Option<String>,
+    /// Share of the report's loss.
+    pub loss: String,
+}
+
+/// Spent and remaining budget of the project in the period's year.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetView {
+    /// Budget year.
+    pub year: i32,
+    /// The annual budget.
+    pub annual: String,
+    /// Spent so far this year.
+    pub spent: String,
+    /// Left before this report.
+    pub remaining: String,
+    /// Left after sending this report, or null when it would not fit.
+    pub remaining_after: Option<String>,
+    /// Releases charged this year.
+    pub releases: usize,
+}
+
+impl Preview {
+    /// Adds the ledger's budget status (dp modes only).
+    pub fn with_budget(mut self, status: &BudgetStatus) -> Self {
+        if let Some(d) = self.dp.as_mut() {
+            let after = d
+                .amount
+                .parse::<prikk_privacy::dp::Rational>()
+                .ok()
+                .filter(|a| *a <= status.remaining)
+                .and_then(|a| status.remaining.checked_sub(a).ok());
+            d.budget = Some(BudgetView {
+                year: status.year,
+                annual: status.budget.amount().to_string(),
+                spent: status.spent.to_string(),
+                remaining: status.remaining.to_string(),
+                remaining_after: after.map(|a| a.to_string()),
+                releases: status.releases,
+            });
+        }
+        self
+    }
 }
 
 /// Definition id and version.
@@ -213,7 +297,7 @@ pub fn preview(def: &Definition, prepared: &Prepared, created_unix: i64) -> Prev
         period: report.period.clone(),
         definition: DefinitionRef { id: report.definition_id.clone(), version: report.definition_version },
         policy: PolicyView {
-            method: "suppression".into(),
+            method: prepared.mode.to_string(),
             min_count: p.min_count,
             protect_zeros: p.protect_zeros,
             min_interval_width: p.min_interval_width,
@@ -247,7 +331,75 @@ pub fn preview(def: &Definition, prepared: &Prepared, created_unix: i64) -> Prev
             failures: a.failures.clone(),
         },
         tables,
+        dp: prepared.dp.as_ref().map(|d| DpView {
+            loss: d.loss.to_string(),
+            unit: d.loss.unit().to_string(),
+            amount: d.loss.amount().to_string(),
+            tables: d
+                .noise
+                .iter()
+                .map(|n| DpTableView {
+                    id: n.table.clone(),
+                    mechanism: n.values.name().to_string(),
+                    scale: n.values.parameter().to_string(),
+                    contributors_scale: n.contributors.map(|m| m.parameter().to_string()),
+                    loss: n.loss.to_string(),
+                })
+                .collect(),
+            budget: None,
+        }),
     }
+}
+
+/// The policy in one line.
+fn policy_text(p: &PolicyView) -> String {
+    match p.method.as_str() {
+        "dp" => "dp: noise from a differentially private mechanism protects every cell; nothing is suppressed".into(),
+        "dp+suppression" => format!(
+            "dp+suppression: noise protects every cell; noisy values below {} are then shown as `:` (no audit needed)",
+            p.min_count
+        ),
+        _ => format!(
+            "{}; counts of 1 to {} are never published; zeros {}; minimum interval width {}; singletons {}",
+            p.method,
+            p.min_count.saturating_sub(1),
+            if p.protect_zeros { "suppressed" } else { "published" },
+            p.min_interval_width,
+            if p.singletons { "protected" } else { "not considered" }
+        ),
+    }
+}
+
+/// One line on the dp settings and budget, for the text and HTML forms.
+fn dp_lines(d: &DpView) -> Vec<String> {
+    let mut out = vec![format!(
+        "differential privacy: {} per report, split over the tables; values are noisy (signed), margins are sums of noisy cells",
+        d.loss
+    )];
+    for t in &d.tables {
+        out.push(format!(
+            "  {}: {} scale {}{} ({})",
+            t.id,
+            t.mechanism,
+            t.scale,
+            t.contributors_scale.as_ref().map_or(String::new(), |c| format!(", contributors scale {c}")),
+            t.loss
+        ));
+    }
+    out.push(match &d.budget {
+        Some(b) => format!(
+            "budget {}: {} {} spent of {} by {} release(s); {} remains; after this report: {}",
+            b.year,
+            d.unit,
+            b.spent,
+            b.annual,
+            b.releases,
+            b.remaining,
+            b.remaining_after.as_deref().map_or("REFUSED, it would exceed the budget".to_string(), str::to_string)
+        ),
+        None => "budget: unknown (no outbox given)".into(),
+    });
+    out
 }
 
 fn cell_view(dims: &[String], c: &pb::Cell) -> CellView {
@@ -328,15 +480,7 @@ pub fn to_text(p: &Preview) -> String {
     let _ = writeln!(o, "report id       {}", p.report_id);
     let _ = writeln!(o, "payload sha256  {} (created_unix {})", p.payload_sha256, p.created_unix);
     let _ = writeln!(o);
-    let _ = writeln!(
-        o,
-        "policy: {}; counts of 1 to {} are never published; zeros {}; minimum interval width {}; singletons {}",
-        p.policy.method,
-        p.policy.min_count.saturating_sub(1),
-        if p.policy.protect_zeros { "suppressed" } else { "published" },
-        p.policy.min_interval_width,
-        if p.policy.singletons { "protected" } else { "not considered" }
-    );
+    let _ = writeln!(o, "policy: {}", policy_text(&p.policy));
     let _ = writeln!(
         o,
         "suppression: {} primary, {} secondary (distinct quantities; shown as `:`)",
@@ -351,6 +495,11 @@ pub fn to_text(p: &Preview) -> String {
     );
     for f in &p.audit.failures {
         let _ = writeln!(o, "  audit finding: {f}");
+    }
+    if let Some(d) = &p.dp {
+        for l in dp_lines(d) {
+            let _ = writeln!(o, "{l}");
+        }
     }
     let _ = writeln!(o);
     let i = &p.input;
@@ -457,17 +606,10 @@ pub fn to_html(p: &Preview) -> String {
     item("Report id", format!("<code>{}</code>", e(&p.report_id)));
     item("Payload SHA-256", format!("<code>{}</code> (created_unix {})", e(&p.payload_sha256), p.created_unix));
     item("Definition", format!("{} v{}", e(&p.definition.id), p.definition.version));
-    item(
-        "Policy",
-        e(&format!(
-            "{}; counts of 1 to {} never published; zeros {}; minimum interval width {}; singletons {}",
-            p.policy.method,
-            p.policy.min_count.saturating_sub(1),
-            if p.policy.protect_zeros { "suppressed" } else { "published" },
-            p.policy.min_interval_width,
-            if p.policy.singletons { "protected" } else { "not considered" }
-        )),
-    );
+    item("Policy", e(&policy_text(&p.policy)));
+    if let Some(d) = &p.dp {
+        item("Differential privacy", dp_lines(d).iter().map(|l| e(l)).collect::<Vec<_>>().join("<br>"));
+    }
     item(
         "Suppressions",
         format!("{} primary, {} secondary (shown as <b>:</b>)", p.suppression.primary, p.suppression.secondary),

@@ -5,14 +5,44 @@
 //! secondary distinction ever reaches it. The report id is derived from the
 //! content (SHA-256 over the report with an empty id and creation time 0), so
 //! a retry of the same content carries the same id.
+//!
+//! # Protection modes
+//!
+//! - `suppression` (default): small cells are suppressed and the pattern is
+//!   audited; the exact values of the other cells are published.
+//! - `dp`: the exact tables get noise from a differentially private mechanism
+//!   (`prikk_privacy::dp::noise_report`): inner cells are noised, margins are
+//!   recomputed as sums of noisy inner cells (they add up and cost no budget),
+//!   values are signed integers and nothing is clamped. Nothing is suppressed:
+//!   the noise is what protects a small count. Each table carries its public
+//!   mechanism and scale. Every preparation draws fresh noise, so the report
+//!   id (derived from the content) differs each time, and each submission is
+//!   a release that spends budget.
+//! - `dp+suppression`: noise first, exactly as in `dp`, then every noisy
+//!   value below `min_count` (zero and negative values included; for a sum,
+//!   fewer than `min_count` noisy contributors) is shown as suppressed. The
+//!   guarantee comes from the noise alone: suppression is post-processing of
+//!   the noisy tables, costs no budget and cannot weaken it. It keeps small
+//!   figures out of print for readers who would take them as exact. Because a
+//!   noisy value is already protected, deriving a suppressed noisy cell from
+//!   the published noisy margins reveals nothing the noise does not cover, so
+//!   no secondary suppression or derivability audit is done (it would also
+//!   have to treat noisy shared margins, which differ between tables, as
+//!   inconsistent). Suppressing before noising would instead make the
+//!   pattern depend on exact small counts, outside the guarantee.
 
 use std::path::Path;
 
+use prikk_privacy::audit::AuditReport;
 use prikk_privacy::definition::Definition;
+use prikk_privacy::dp::{
+    BitSource, DpError, DpPolicy, OsRandom, PrivacyLoss, ProtectionMode, TableNoise, noise_report,
+};
 use prikk_privacy::protect::{Policy, ProtectError, Protected, protect};
-use prikk_privacy::table::Measure;
+use prikk_privacy::table::{Measure, Table};
 use prikk_proto::pb;
 use prost::Message;
+use rand::TryRngCore;
 use ring::digest::{SHA256, digest};
 
 use crate::aggregate::{AggregateError, aggregate};
@@ -50,6 +80,52 @@ pub enum ReportError {
     /// The protected tables do not match the definition.
     #[error("the protected tables do not match the report definition")]
     Shape,
+    /// A dp mode without its privacy-loss settings.
+    #[error("protection mode {0} needs a privacy loss per report (policy.epsilon or policy.rho)")]
+    MissingDpPolicy(ProtectionMode),
+    /// Noise could not be planned or drawn.
+    #[error("adding differentially private noise failed: {0}")]
+    Noise(#[from] DpError),
+}
+
+/// The differential-privacy settings of a protection policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DpSettings {
+    /// Loss per report (ε selects the discrete Laplace, ρ the discrete Gaussian).
+    pub policy: DpPolicy,
+    /// Annual budget per project, in the unit of the loss.
+    pub annual_budget: PrivacyLoss,
+}
+
+/// Everything the data protection officer sets: the mode, the suppression
+/// rules (used in `suppression` and `dp+suppression`), and the dp settings
+/// (required in `dp` and `dp+suppression`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProtectionPolicy {
+    /// Suppression, dp, or dp+suppression.
+    pub mode: ProtectionMode,
+    /// Suppression rules.
+    pub suppression: Policy,
+    /// Loss per report and annual budget.
+    pub dp: Option<DpSettings>,
+}
+
+impl ProtectionPolicy {
+    /// Suppression only, with these rules.
+    pub fn suppression(policy: Policy) -> Self {
+        Self { mode: ProtectionMode::Suppression, suppression: policy, dp: None }
+    }
+}
+
+/// What the noise of a dp-mode report costs and how it was made (public).
+#[derive(Debug, Clone)]
+pub struct DpRelease {
+    /// The loss this release spends.
+    pub loss: PrivacyLoss,
+    /// The project's annual budget, in the loss's unit.
+    pub annual_budget: PrivacyLoss,
+    /// Per table: mechanism, scale and share of the loss.
+    pub noise: Vec<TableNoise>,
 }
 
 /// A report ready to be signed, with everything the preview shows.
@@ -67,6 +143,10 @@ pub struct Prepared {
     pub protected: Protected,
     /// The report, with its content-derived id and `created_unix = 0`.
     pub report: pb::Report,
+    /// The protection mode.
+    pub mode: ProtectionMode,
+    /// In the dp modes: the noise and what it costs.
+    pub dp: Option<DpRelease>,
 }
 
 impl Prepared {
@@ -90,7 +170,7 @@ impl Prepared {
 
 /// Reads the export, aggregates it for the period, protects the tables and
 /// builds the report. `project` selects the project in a multi-project file
-/// (or names it when the file has no `project` column).
+/// (or names it when the file has no `project` column). Suppression mode.
 pub fn prepare(
     def: &Definition,
     input: &Path,
@@ -98,20 +178,159 @@ pub fn prepare(
     project: Option<&str>,
     policy: &Policy,
 ) -> Result<Prepared, ReportError> {
+    prepare_with(def, input, period, project, &ProtectionPolicy::suppression(policy.clone()))
+}
+
+/// Like [`prepare`], under a full protection policy (any mode), with noise
+/// from the operating system's generator.
+pub fn prepare_with(
+    def: &Definition,
+    input: &Path,
+    period: &str,
+    project: Option<&str>,
+    policy: &ProtectionPolicy,
+) -> Result<Prepared, ReportError> {
+    prepare_with_rng(def, input, period, project, policy, OsRandom::new())
+}
+
+/// Like [`prepare_with`], with a given random generator (seeded ones only in tests).
+pub fn prepare_with_rng<R: TryRngCore>(
+    def: &Definition,
+    input: &Path,
+    period: &str,
+    project: Option<&str>,
+    policy: &ProtectionPolicy,
+    rng: R,
+) -> Result<Prepared, ReportError> {
     let period = Period::parse(period)?;
     let opts = IngestOptions { project: project.map(str::to_string), as_of: Some(period.last) };
     let data = ingest_file(input, def, &opts)?;
     let tables = aggregate(def, &data, period.last)?;
-    let protected = protect(&tables, policy)?;
-    if !protected.audit.passed {
-        let mut failures = protected.audit.failures.clone();
-        if failures.is_empty() {
-            failures.push("the audit did not pass".into());
+    let supp = &policy.suppression;
+    let (protected, dp, noise) = if policy.mode.adds_noise() {
+        let settings = policy.dp.ok_or(ReportError::MissingDpPolicy(policy.mode))?;
+        let mut bits = BitSource::new(rng);
+        let noised = noise_report(&tables, &settings.policy, &mut bits)?;
+        let protected = noisy_protected(tables, &noised.tables, policy.mode.suppresses().then_some(supp));
+        let release = DpRelease { loss: noised.loss, annual_budget: settings.annual_budget, noise: noised.noise };
+        (protected, Some(release), Some(noised.tables))
+    } else {
+        let protected = protect(&tables, supp)?;
+        if !protected.audit.passed {
+            let mut failures = protected.audit.failures.clone();
+            if failures.is_empty() {
+                failures.push("the audit did not pass".into());
+            }
+            return Err(ReportError::AuditFailed(failures));
         }
-        return Err(ReportError::AuditFailed(failures));
+        (protected, None, None)
+    };
+    let report = match (&dp, &noise) {
+        (Some(release), Some(noisy)) => {
+            report_from_noisy(def, &data.project, &period.text, policy, noisy, &protected.suppressed, release)?
+        }
+        _ => report_from_protected(def, &data.project, &period.text, supp, &protected)?,
+    };
+    Ok(Prepared {
+        project: data.project,
+        period,
+        policy: supp.clone(),
+        summary: data.summary,
+        protected,
+        report,
+        mode: policy.mode,
+        dp,
+    })
+}
+
+/// The local view of a noised report: the exact tables (never leave), and in
+/// `dp+suppression` the noisy cells below `min_count` marked suppressed.
+fn noisy_protected(exact: Vec<Table>, noisy: &[Table], suppression: Option<&Policy>) -> Protected {
+    let suppressed: Vec<Vec<bool>> = noisy
+        .iter()
+        .map(|t| {
+            let is_sum = matches!(t.shape.measure, Measure::Sum(_));
+            (0..t.shape.len())
+                .map(|i| match suppression {
+                    Some(p) => {
+                        let n = if is_sum { t.contributors[i] } else { t.values[i] };
+                        n < i64::from(p.min_count)
+                    }
+                    None => false,
+                })
+                .collect()
+        })
+        .collect();
+    let count = suppressed.iter().flatten().filter(|&&b| b).count();
+    Protected {
+        tables: exact,
+        primary: suppressed.clone(),
+        suppressed,
+        primary_count: count,
+        secondary_count: 0,
+        audit: AuditReport { passed: true, ..AuditReport::default() },
     }
-    let report = report_from_protected(def, &data.project, &period.text, policy, &protected)?;
-    Ok(Prepared { project: data.project, period, policy: policy.clone(), summary: data.summary, protected, report })
+}
+
+/// Builds the wire report of a noised report: noisy values (signed), the
+/// suppression pattern of `dp+suppression`, and each table's public noise
+/// parameters.
+fn report_from_noisy(
+    def: &Definition,
+    project: &str,
+    period: &str,
+    policy: &ProtectionPolicy,
+    noisy: &[Table],
+    suppressed: &[Vec<bool>],
+    release: &DpRelease,
+) -> Result<pb::Report, ReportError> {
+    if noisy.len() != def.tables.len() || release.noise.len() != def.tables.len() {
+        return Err(ReportError::Shape);
+    }
+    let mut tables = Vec::with_capacity(def.tables.len());
+    for (((spec, table), hidden), noise) in def.tables.iter().zip(noisy).zip(suppressed).zip(&release.noise) {
+        let shape = &table.shape;
+        if shape.id != spec.shape.id || noise.table != shape.id || hidden.len() != shape.len() {
+            return Err(ReportError::Shape);
+        }
+        let is_sum = matches!(shape.measure, Measure::Sum(_));
+        let cells = (0..shape.len())
+            .map(|cell| {
+                let key = shape.key_codes(cell).into_iter().map(str::to_string).collect();
+                let (value, contributors) = if hidden[cell] {
+                    (pb::cell::Value::Suppressed(pb::Suppressed {}), None)
+                } else {
+                    (pb::cell::Value::Count(table.values[cell]), is_sum.then_some(table.contributors[cell]))
+                };
+                pb::Cell { key, value: Some(value), contributors }
+            })
+            .collect();
+        tables.push(pb::Table {
+            id: shape.id.clone(),
+            dimensions: shape.dimensions.iter().map(|d| d.id.clone()).collect(),
+            cells,
+            dp: Some(pb::DpParameters {
+                mechanism: noise.values.name().to_string(),
+                scale: noise.values.parameter().to_string(),
+                contributors_scale: noise.contributors.map(|m| m.parameter().to_string()).unwrap_or_default(),
+            }),
+        });
+    }
+    let mut summary = policy_summary(&policy.suppression);
+    summary.method = policy.mode.to_string();
+    let mut report = pb::Report {
+        report_id: String::new(),
+        project: project.to_string(),
+        period: period.to_string(),
+        definition_id: def.id.clone(),
+        definition_version: def.version,
+        created_unix: 0,
+        agent_version: AGENT_VERSION.to_string(),
+        policy: Some(summary),
+        tables,
+    };
+    report.report_id = report_id(&report);
+    Ok(report)
 }
 
 /// The public summary of a policy.
@@ -162,6 +381,7 @@ pub fn report_from_protected(
             id: shape.id.clone(),
             dimensions: shape.dimensions.iter().map(|d| d.id.clone()).collect(),
             cells,
+            dp: None,
         });
     }
     let mut report = pb::Report {

@@ -97,7 +97,7 @@ fn enqueue_is_idempotent_and_survives_reopen() {
     let version: i64 = c
         .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2); // 1: outbox, receipts, audit log; 2: privacy ledger
 }
 
 #[test]

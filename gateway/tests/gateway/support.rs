@@ -131,6 +131,7 @@ pub(crate) fn pb_tables(
                         }
                     })
                     .collect(),
+                dp: None,
             }
         })
         .collect()

@@ -8,9 +8,10 @@ use prikk_privacy::definition::Definition;
 use prikk_privacy::protect::Policy;
 
 use crate::exit::{self, CodedError};
+use crate::outbox::Outbox;
 use crate::period::Period;
 use crate::render;
-use crate::report::{ReportError, prepare};
+use crate::report::{ReportError, prepare_with};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -44,6 +45,14 @@ pub struct Args {
     /// Suppress zero counts too.
     #[arg(long)]
     pub protect_zeros: bool,
+    /// Agent configuration file: its `[policy]` (mode, suppression rules,
+    /// ε or ρ, annual budget) and outbox apply; the flags above win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Outbox database whose privacy ledger gives the spent and remaining
+    /// budget in the dp modes (default: the config's; read only when it exists).
+    #[arg(long, value_name = "PATH")]
+    pub outbox: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -68,7 +77,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Err(e) = Period::parse(&args.period) {
         return Err(CodedError { code: exit::USAGE, message: format!("--period: {e}") }.into());
     }
-    let mut policy = Policy::default();
+    let config = crate::cli::outbox::load_config(args.config.as_deref())?;
+    let mut protection = config.protection.clone();
+    let mut policy: Policy = config.policy.clone();
     if let Some(k) = args.min_count {
         if k == 0 {
             return Err(CodedError { code: exit::USAGE, message: "--min-count must be at least 1".into() }.into());
@@ -76,8 +87,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         policy.min_count = k;
     }
     policy.protect_zeros |= args.protect_zeros;
-    let def = load_definition(args.definition.as_deref())?;
-    let prepared = prepare(&def, &args.input, &args.period, args.project.as_deref(), &policy).map_err(|e| {
+    protection.suppression = policy;
+    let def = load_definition(args.definition.as_deref().or(config.definition.as_deref()))?;
+    let project = args.project.as_deref().or_else(|| config.single_project());
+    let prepared = prepare_with(&def, &args.input, &args.period, project, &protection).map_err(|e| {
         let code = match e {
             ReportError::Period(_) => exit::USAGE,
             _ => exit::INPUT,
@@ -86,7 +99,23 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     })?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let created = i64::try_from(now).unwrap_or(0);
-    let p = render::preview(&def, &prepared, created);
+    let mut p = render::preview(&def, &prepared, created);
+    if let Some(d) = &prepared.dp {
+        let year = prepared.period.first.year();
+        let path = args.outbox.clone().or_else(|| config.outbox.clone());
+        let status = match path.filter(|p| p.exists()) {
+            Some(path) => Outbox::open(&path)?.budget_status(&prepared.project, year, d.annual_budget)?,
+            // No ledger yet: nothing has been spent.
+            None => crate::outbox::BudgetStatus {
+                year,
+                budget: d.annual_budget,
+                spent: prikk_privacy::dp::Rational::ZERO,
+                remaining: d.annual_budget.amount(),
+                releases: 0,
+            },
+        };
+        p = p.with_budget(&status);
+    }
     let mut text = match args.format {
         Format::Text => render::to_text(&p),
         Format::Json => render::to_json(&p),

@@ -18,7 +18,10 @@ use crate::cli::outbox::load_config;
 use crate::config::AgentConfig;
 use crate::deliver::{Gateway, Outcome, deliver_one};
 use crate::exit::{self, CodedError};
-use crate::outbox::{Backoff, Enqueued, Outbox, QueuedReport, State, SystemClock};
+use crate::outbox::{
+    Backoff, Charge, Enqueued, Outbox, OutboxError, QueuedReport, State, SystemClock,
+};
+use crate::report::{Prepared, ProtectionPolicy};
 use crate::tls::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, Transport};
 
 /// Options shared by `submit` and `run`; each overrides the config file.
@@ -73,6 +76,7 @@ pub(crate) struct Settings {
     pub(crate) outbox_path: PathBuf,
     pub(crate) definition: Definition,
     pub(crate) policy: Policy,
+    pub(crate) protection: ProtectionPolicy,
     pub(crate) backoff: Backoff,
 }
 
@@ -132,6 +136,7 @@ impl Settings {
                 .or_else(|| config.outbox.clone())
                 .unwrap_or_else(|| DEFAULT_OUTBOX.into()),
             policy: config.policy.clone(),
+            protection: config.protection.clone(),
             transport,
             receipt_key,
             definition,
@@ -177,23 +182,41 @@ impl Settings {
     }
 }
 
-/// Builds and protects the report (exactly what `preview` shows) and stamps its creation time.
+/// Builds and protects the report (exactly what `preview` shows; in the dp
+/// modes with fresh noise) and stamps its creation time.
 fn build_report(
     s: &Settings,
     input: &Path,
     period: &str,
     project: Option<&str>,
     now_unix: i64,
-) -> anyhow::Result<pb::Report> {
-    let prepared = crate::report::prepare(&s.definition, input, period, project, &s.policy)
+) -> anyhow::Result<(pb::Report, Prepared)> {
+    let mut protection = s.protection.clone();
+    protection.suppression = s.policy.clone();
+    let prepared = crate::report::prepare_with(&s.definition, input, period, project, &protection)
         .with_context(|| format!("building the report from {}", input.display()))?;
-    let mut report = prepared.report;
+    let mut report = prepared.report.clone();
     report.created_unix = now_unix;
-    Ok(report)
+    Ok((report, prepared))
+}
+
+/// The refusal of a release over budget: exit 1, nothing queued.
+fn budget_refusal(e: OutboxError) -> anyhow::Error {
+    match e {
+        OutboxError::Budget(l) => CodedError {
+            code: exit::INPUT,
+            message: format!("{l}. Nothing was queued or sent."),
+        }
+        .into(),
+        other => other.into(),
+    }
 }
 
 /// Builds, signs and queues a report durably. A report whose id is already
-/// in the outbox is not signed again: the stored signed bytes are kept.
+/// in the outbox is not signed again: the stored signed bytes are kept. In
+/// the dp modes the release is charged to the project's annual budget in the
+/// same transaction, and a release that would exceed it is refused (exit 1)
+/// before anything is signed or queued.
 pub(crate) fn queue_report(
     s: &Settings,
     signer: &Signer,
@@ -202,12 +225,24 @@ pub(crate) fn queue_report(
     period: &str,
     project: Option<&str>,
 ) -> anyhow::Result<Enqueued> {
-    let report = build_report(s, input, period, project, outbox.now_unix())?;
+    let (report, prepared) = build_report(s, input, period, project, outbox.now_unix())?;
     if let Some(existing) = outbox.get(&report.report_id)? {
         return Ok(Enqueued::Existing(existing));
     }
+    let charge = prepared.dp.as_ref().map(|d| Charge {
+        year: prepared.period.first.year(),
+        loss: d.loss,
+        annual_budget: d.annual_budget,
+    });
+    if let Some(c) = &charge {
+        outbox
+            .check_budget(&report.project, c)
+            .map_err(budget_refusal)?;
+    }
     let envelope = prikk_proto::sign_report(signer, &report);
-    Ok(outbox.enqueue(&envelope)?)
+    outbox
+        .enqueue_charged(&envelope, charge.as_ref())
+        .map_err(budget_refusal)
 }
 
 fn print_delivered(outbox: &Outbox, r: &QueuedReport) -> anyhow::Result<()> {
