@@ -1,6 +1,12 @@
 //! Exports of project, regional and national tables as CSV, JSON, XLSX and
 //! text, with Statistics Norway's symbols: `:` not shown for
 //! confidentiality, `-` zero, and lower bounds written `≥12 (2 :)`.
+//!
+//! Cells with noise from differentially private reports carry a standard
+//! deviation: JSON adds `"sd"` and `"ci90": [lo, hi]` (unclamped, the normal
+//! approximation `value ± 1.645 sd`) and keeps the signed value; CSV, text
+//! and XLSX show `1234 ± 56`, with a negative noisy value shown as 0 (for
+//! display only; sums are always of the signed values).
 
 use std::io::Write;
 
@@ -9,12 +15,16 @@ use serde_json::{Map, Value, json};
 use crate::merge::{MergedCell, MergedTable};
 
 /// Symbol legend, shown with CSV, text and XLSX exports.
-pub const LEGEND: [(&str, &str); 3] = [
+pub const LEGEND: [(&str, &str); 4] = [
     (":", "not shown for confidentiality"),
     ("-", "zero"),
     (
         "≥n (m :)",
         "at least n: the sum of the published parts; m contributing projects suppressed theirs",
+    ),
+    (
+        "n ± s",
+        "differentially private noisy count n (negative shown as 0) with noise standard deviation s",
     ),
 ];
 
@@ -46,6 +56,25 @@ pub fn display(cell: &MergedCell) -> String {
     }
 }
 
+/// A cell of a table as people read it, with `± sd` for noisy cells (whose
+/// negative values are shown as 0).
+pub fn display_cell(t: &MergedTable, i: usize) -> String {
+    let c = &t.cells[i];
+    match t.sd.as_ref().and_then(|s| s.get(i).copied().flatten()) {
+        None => display(c),
+        Some(sd) => {
+            let shown = match *c {
+                MergedCell::Exact(v) => v.max(0).to_string(),
+                MergedCell::LowerBound { value, suppressed } => {
+                    format!("≥{} ({suppressed} :)", value.max(0))
+                }
+                MergedCell::Suppressed => return ":".into(),
+            };
+            format!("{shown} ± {}", sd.round() as i64)
+        }
+    }
+}
+
 /// `dim=cat;dim=cat` for a cell.
 fn key_text(t: &MergedTable, cell: usize) -> String {
     t.shape
@@ -63,8 +92,8 @@ pub fn write_csv(tables: &[MergedTable], out: impl Write) -> Result<(), ExportEr
     let mut w = csv::Writer::from_writer(out);
     w.write_record(["table", "key", "value"])?;
     for t in tables {
-        for (i, c) in t.cells.iter().enumerate() {
-            w.write_record([t.shape.id.as_str(), &key_text(t, i), &display(c)])?;
+        for i in 0..t.cells.len() {
+            w.write_record([t.shape.id.as_str(), &key_text(t, i), &display_cell(t, i)])?;
         }
     }
     for (sym, meaning) in LEGEND {
@@ -101,6 +130,13 @@ pub fn to_json(tables: &[MergedTable], meta: Map<String, Value>) -> Value {
                     };
                     if let Some(n) = t.contributors.as_ref().and_then(|c| c[i]) {
                         cell["contributors"] = n.into();
+                    }
+                    if let (Some(sd), Some((lo, hi))) =
+                        (t.sd.as_ref().and_then(|s| s[i]), t.ci90(i))
+                    {
+                        let r1 = |x: f64| (x * 10.0).round() / 10.0;
+                        cell["sd"] = r1(sd).into();
+                        cell["ci90"] = json!([r1(lo), r1(hi)]);
                     }
                     cell
                 })
@@ -144,11 +180,11 @@ pub fn grid(t: &MergedTable) -> Vec<Vec<String>> {
         order
     };
     match dims.len() {
-        0 => vec![vec!["value".into()], vec![display(&t.cells[0])]],
+        0 => vec![vec!["value".into()], vec![display_cell(t, 0)]],
         1 => {
             let mut rows = vec![vec![dims[0].id.clone(), "value".into()]];
             for c in 0..dims[0].categories.len() {
-                rows.push(vec![label(0, c), display(&t.cells[t.shape.index(&[c])])]);
+                rows.push(vec![label(0, c), display_cell(t, t.shape.index(&[c]))]);
             }
             rows
         }
@@ -161,7 +197,7 @@ pub fn grid(t: &MergedTable) -> Vec<Vec<String>> {
                 let mut row = vec![label(0, r)];
                 row.extend(
                     cols.iter()
-                        .map(|&c| display(&t.cells[t.shape.index(&[r, c])])),
+                        .map(|&c| display_cell(t, t.shape.index(&[r, c]))),
                 );
                 rows.push(row);
             }
@@ -169,8 +205,8 @@ pub fn grid(t: &MergedTable) -> Vec<Vec<String>> {
         }
         _ => {
             let mut rows = vec![vec!["key".into(), "value".into()]];
-            for (i, c) in t.cells.iter().enumerate() {
-                rows.push(vec![key_text(t, i), display(c)]);
+            for i in 0..t.cells.len() {
+                rows.push(vec![key_text(t, i), display_cell(t, i)]);
             }
             rows
         }
@@ -290,6 +326,7 @@ mod tests {
             title: spec.title.clone(),
             cells,
             contributors: None,
+            sd: None,
         }
     }
 

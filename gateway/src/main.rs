@@ -384,6 +384,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             else {
                 bail!("no report for this project and period");
             };
+            merge::attach_noise(&store, &reports, &scope, &mut tables)?;
             if let Some(t) = &table {
                 tables.retain(|x| &x.shape.id == t);
             }

@@ -5,6 +5,14 @@
 //! parts, with the number of suppressed contributions beside it. The
 //! national (or regional) policy is then applied to exact merged cells.
 //!
+//! Cells of reports made in a differential-privacy mode are noisy signed
+//! counts; they are summed as they are (never clamped). Each merged cell with
+//! noisy contributions gets a standard deviation from the public noise
+//! parameters the reports carry ([`attach_noise`]): the noise of different
+//! reports and cells is independent, so the variance is the sum of the
+//! contributions' variances, and a margin (the sum of `n` noisy inner cells
+//! of one report) contributes `n` times its mechanism's variance.
+//!
 //! Not yet covered: secondary protection across levels. An exact national
 //! cell can, together with published project cells, reveal a project's
 //! suppressed cell (national births minus every other project's published
@@ -13,10 +21,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use prikk_privacy::dp::DpMechanism;
 use prikk_privacy::{Definition, Measure, TableShape};
+use prikk_proto::pb;
 use serde::Serialize;
 
-use crate::store::StoredReport;
+use crate::store::{Store, StoreError, StoredReport};
 
 /// One cell of a merged (or project) table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -46,6 +56,132 @@ pub struct MergedTable {
     pub cells: Vec<MergedCell>,
     /// Contributors per cell for sum tables (exact cells only).
     pub contributors: Option<Vec<Option<i64>>>,
+    /// Standard deviation of the noise per cell, for cells with contributions
+    /// from differentially private reports (`None` when no report was noisy).
+    pub sd: Option<Vec<Option<f64>>>,
+}
+
+/// z of the two-sided 90 % normal interval.
+pub const Z90: f64 = 1.644_853_626_951_472_2;
+
+impl MergedTable {
+    /// The 90 % interval `value ± 1.645 sd` of a noisy published cell
+    /// (normal approximation of the summed noise), unclamped.
+    pub fn ci90(&self, cell: usize) -> Option<(f64, f64)> {
+        let sd = self.sd.as_ref()?.get(cell).copied().flatten()?;
+        let v = match self.cells.get(cell)? {
+            MergedCell::Exact(v) => *v,
+            MergedCell::LowerBound { value, .. } => *value,
+            MergedCell::Suppressed => return None,
+        };
+        let v = v as f64;
+        Some((v - Z90 * sd, v + Z90 * sd))
+    }
+}
+
+/// The public noise parameters of one report: per table, the mechanism of
+/// its values. Empty for a report made by suppression only.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReportNoise {
+    /// Table id → mechanism of its values.
+    pub tables: HashMap<String, DpMechanism>,
+}
+
+impl ReportNoise {
+    /// Reads the parameters from a decoded report (verified at intake).
+    pub fn of(report: &pb::Report) -> Result<Self, String> {
+        let mut tables = HashMap::new();
+        let method = report.policy.as_ref().map_or("", |p| p.method.as_str());
+        if method == "suppression" {
+            return Ok(Self { tables });
+        }
+        for t in &report.tables {
+            if let Some(dp) = &t.dp {
+                let m = DpMechanism::parse(&dp.mechanism, &dp.scale)
+                    .map_err(|e| format!("table {}: {e}", t.id))?;
+                tables.insert(t.id.clone(), m);
+            }
+        }
+        Ok(Self { tables })
+    }
+}
+
+/// Sets each merged cell's standard deviation from the noise of the reports
+/// that contributed a published value to it. `reports` pairs each merged
+/// report with its noise; reports without noise add nothing. Suppressed
+/// merged cells get none.
+pub fn add_sd(tables: &mut [MergedTable], reports: &[(&StoredReport, &ReportNoise)]) {
+    for t in tables {
+        let n = t.cells.len();
+        let mut var = vec![0f64; n];
+        let mut noisy = vec![false; n];
+        for (r, noise) in reports {
+            let Some(m) = noise.tables.get(&t.shape.id) else {
+                continue;
+            };
+            let Some(rt) = r.tables.iter().find(|x| x.id == t.shape.id) else {
+                continue;
+            };
+            if rt.values.len() != n {
+                continue;
+            }
+            let v = m.variance();
+            for (i, value) in rt.values.iter().enumerate() {
+                if value.is_some() {
+                    let inner = if t.shape.is_inner(i) {
+                        1
+                    } else {
+                        t.shape.inner_cells_under(i).len()
+                    };
+                    var[i] += v * inner as f64;
+                    noisy[i] = true;
+                }
+            }
+        }
+        if noisy.iter().any(|&b| b) {
+            t.sd = Some(
+                (0..n)
+                    .map(|i| {
+                        (noisy[i] && !matches!(t.cells[i], MergedCell::Suppressed))
+                            .then(|| var[i].sqrt())
+                    })
+                    .collect(),
+            );
+        }
+    }
+}
+
+/// Reads the public noise parameters of the scope's reports from their
+/// stored envelopes and sets the merged cells' standard deviations.
+pub fn attach_noise(
+    store: &Store,
+    reports: &[StoredReport],
+    scope: &Scope,
+    tables: &mut [MergedTable],
+) -> Result<(), StoreError> {
+    let in_scope = reports.iter().filter(|r| match scope {
+        Scope::Project(p) => &r.project == p,
+        Scope::Region(g) => &r.region == g,
+        Scope::National => true,
+    });
+    let mut noises = Vec::new();
+    for r in in_scope {
+        let Some(bytes) = store.envelope(&r.report_id)? else {
+            continue;
+        };
+        let corrupt = |e: String| StoreError::Corrupt(format!("report {}: {e}", r.report_id));
+        let env: pb::SignedReport =
+            prikk_proto::decode_exact(&bytes, "envelope").map_err(|e| corrupt(e.to_string()))?;
+        let report: pb::Report =
+            prikk_proto::decode_exact(&env.report, "report").map_err(|e| corrupt(e.to_string()))?;
+        let noise = ReportNoise::of(&report).map_err(corrupt)?;
+        if !noise.tables.is_empty() {
+            noises.push((r, noise));
+        }
+    }
+    let pairs: Vec<(&StoredReport, &ReportNoise)> = noises.iter().map(|(r, n)| (*r, n)).collect();
+    add_sd(tables, &pairs);
+    Ok(())
 }
 
 /// Which reports a merge covers.
@@ -125,6 +261,7 @@ pub fn merge(definition: &Definition, reports: &[&StoredReport]) -> Vec<MergedTa
                 title: spec.title.clone(),
                 cells,
                 contributors,
+                sd: None,
             }
         })
         .collect()
@@ -200,6 +337,7 @@ pub fn project(definition: &Definition, report: &StoredReport) -> Vec<MergedTabl
                 title: spec.title.clone(),
                 cells,
                 contributors: t.contributors.clone(),
+                sd: None,
             })
         })
         .collect()

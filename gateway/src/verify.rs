@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use prikk_privacy::dp::{DpMechanism, ProtectionMode, Rational};
 use prikk_privacy::{
     Definition, Measure, Policy, PublishedTable, Relation, TableShape, audit,
     unprotected_small_cells,
@@ -20,6 +21,38 @@ const MAX_ID_LEN: usize = 128;
 /// Largest cell value accepted; keeps every sum far from overflow.
 pub const MAX_VALUE: i64 = 1_000_000_000_000;
 
+/// The weakest noise the gateway accepts from a report made in a
+/// differential-privacy mode, per mechanism: the discrete Laplace's scale t
+/// and the discrete Gaussian's σ² must each be at least this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DpMinimum {
+    /// Smallest accepted discrete Laplace scale.
+    pub laplace_scale: Rational,
+    /// Smallest accepted discrete Gaussian σ².
+    pub gaussian_sigma2: Rational,
+}
+
+impl Default for DpMinimum {
+    /// Scale 1 and σ² 1: the noise of ε = 1 or ρ = 1/2 per table for a
+    /// count table where one person counts once.
+    fn default() -> Self {
+        Self {
+            laplace_scale: Rational::ONE,
+            gaussian_sigma2: Rational::ONE,
+        }
+    }
+}
+
+impl DpMinimum {
+    /// The minimum parameter for a mechanism's kind.
+    fn for_mechanism(&self, m: &DpMechanism) -> Rational {
+        match m {
+            DpMechanism::DiscreteLaplace { .. } => self.laplace_scale,
+            DpMechanism::DiscreteGaussian { .. } => self.gaussian_sigma2,
+        }
+    }
+}
+
 /// The checks a report must pass, with the gateway's settings.
 #[derive(Debug, Clone)]
 pub struct Verifier {
@@ -29,6 +62,7 @@ pub struct Verifier {
     min_count: u32,
     periods: Vec<PeriodKind>,
     max_report_bytes: usize,
+    dp_minimum: DpMinimum,
 }
 
 impl Verifier {
@@ -50,7 +84,14 @@ impl Verifier {
             min_count,
             periods,
             max_report_bytes,
+            dp_minimum: DpMinimum::default(),
         }
+    }
+
+    /// Sets the weakest noise accepted from reports in the dp modes.
+    pub fn with_dp_minimum(mut self, minimum: DpMinimum) -> Self {
+        self.dp_minimum = minimum;
+        self
     }
 
     /// The collected definition.
@@ -133,8 +174,9 @@ impl Verifier {
                 version: report.definition_version,
             });
         }
-        let (tables, published) = self.check_tables(&report)?;
-        self.check_protection(&report, &tables, &published)?;
+        let mode = protection_mode(&report)?;
+        let (tables, published) = self.check_tables(&report, mode)?;
+        self.check_protection(&report, mode, &tables, &published)?;
         if report.project != key.project {
             return Err(Refusal::WrongProject {
                 key_project: key.project.clone(),
@@ -160,10 +202,14 @@ impl Verifier {
 
     /// Every table of the definition exactly once, with its dimensions, and
     /// every cell exactly once with a valid value.
+    /// In the dp modes values are noisy signed integers, so the range is
+    /// symmetric.
     fn check_tables(
         &self,
         report: &pb::Report,
+        mode: ProtectionMode,
     ) -> Result<(Vec<NormalTable>, Vec<PublishedTable>), Refusal> {
+        let lowest = if mode.adds_noise() { -MAX_VALUE } else { 0 };
         let mut seen: HashMap<&str, ()> = HashMap::new();
         let mut normal = Vec::with_capacity(report.tables.len());
         let mut published = Vec::with_capacity(report.tables.len());
@@ -201,10 +247,10 @@ impl Verifier {
                     )));
                 }
                 let v = match &c.value {
-                    Some(pb::cell::Value::Count(n)) if (0..=MAX_VALUE).contains(n) => Some(*n),
+                    Some(pb::cell::Value::Count(n)) if (lowest..=MAX_VALUE).contains(n) => Some(*n),
                     Some(pb::cell::Value::Count(_)) => {
                         return Err(Refusal::Tables(format!(
-                            "table `{}`: value out of range 0..={MAX_VALUE}",
+                            "table `{}`: value out of range {lowest}..={MAX_VALUE}",
                             t.id
                         )));
                     }
@@ -236,7 +282,7 @@ impl Verifier {
                             t.id
                         )));
                     }
-                    (Some(n), true, Some(_)) if !(0..=MAX_VALUE).contains(&n) => {
+                    (Some(n), true, Some(_)) if !(lowest..=MAX_VALUE).contains(&n) => {
                         return Err(Refusal::Tables(format!(
                             "table `{}`: contributors out of range",
                             t.id
@@ -292,10 +338,15 @@ impl Verifier {
     }
 
     /// The policy is at least the gateway's minimum, no published cell is
-    /// small, and the disclosure audit passes.
+    /// small, and the disclosure audit passes. In `dp` mode every table must
+    /// carry its noise mechanism and scale, at least the gateway's minimum;
+    /// small published counts are then allowed (the noise protects them) and
+    /// there is no derivability audit (a derived cell is still noisy). In
+    /// `dp+suppression` the same, and no published count may be small.
     fn check_protection(
         &self,
         report: &pb::Report,
+        mode: ProtectionMode,
         tables: &[NormalTable],
         published: &[PublishedTable],
     ) -> Result<(), Refusal> {
@@ -303,11 +354,15 @@ impl Verifier {
             .policy
             .as_ref()
             .ok_or_else(|| Refusal::WeakPolicy("no policy summary".into()))?;
-        if summary.method != "suppression" {
-            return Err(Refusal::WeakPolicy(format!(
-                "method `{}` is not accepted",
-                clip(&summary.method)
-            )));
+        if mode.adds_noise() {
+            self.check_noise(report)?;
+            if !mode.suppresses() {
+                return Ok(());
+            }
+        } else if report.tables.iter().any(|t| t.dp.is_some()) {
+            return Err(Refusal::Tables(
+                "noise parameters in a report made by suppression".into(),
+            ));
         }
         if summary.min_count < self.min_count {
             return Err(Refusal::WeakPolicy(format!(
@@ -346,6 +401,9 @@ impl Verifier {
                 }
             }
         }
+        if mode.adds_noise() {
+            return Ok(());
+        }
         let report = audit(published, &policy, None, true);
         if !report.passed {
             let why = report
@@ -357,6 +415,69 @@ impl Verifier {
         }
         Ok(())
     }
+}
+
+impl Verifier {
+    /// Every table of a dp-mode report carries a known mechanism with an
+    /// exact scale at least the gateway's minimum (and, for sum tables, the
+    /// contributor counts' scale too).
+    fn check_noise(&self, report: &pb::Report) -> Result<(), Refusal> {
+        let mut first: Option<&'static str> = None;
+        for t in &report.tables {
+            let dp = t.dp.as_ref().ok_or_else(|| {
+                Refusal::WeakPolicy(format!(
+                    "table `{}` has no noise mechanism and scale in a dp report",
+                    clip(&t.id)
+                ))
+            })?;
+            let is_sum = self
+                .shapes
+                .get(t.id.as_str())
+                .is_some_and(|(s, _)| matches!(s.measure, Measure::Sum(_)));
+            let mut scales = vec![("values", dp.scale.as_str())];
+            if is_sum {
+                scales.push(("contributor counts", dp.contributors_scale.as_str()));
+            }
+            for (what, scale) in scales {
+                let m = DpMechanism::parse(&dp.mechanism, scale).map_err(|e| {
+                    Refusal::WeakPolicy(format!(
+                        "table `{}`: noise of the {what}: {}",
+                        clip(&t.id),
+                        clip(&e.to_string())
+                    ))
+                })?;
+                let min = self.dp_minimum.for_mechanism(&m);
+                if m.parameter() < min {
+                    return Err(Refusal::WeakPolicy(format!(
+                        "table `{}`: {} {} of the {what} is below the required {min}",
+                        clip(&t.id),
+                        m.name(),
+                        m.parameter()
+                    )));
+                }
+                if *first.get_or_insert(m.name()) != m.name() {
+                    return Err(Refusal::WeakPolicy(
+                        "a report mixes noise mechanisms".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The protection mode a report names; an unknown one is refused.
+fn protection_mode(report: &pb::Report) -> Result<ProtectionMode, Refusal> {
+    let summary = report
+        .policy
+        .as_ref()
+        .ok_or_else(|| Refusal::WeakPolicy("no policy summary".into()))?;
+    summary.method.parse().map_err(|_| {
+        Refusal::WeakPolicy(format!(
+            "method `{}` is not accepted",
+            clip(&summary.method)
+        ))
+    })
 }
 
 fn clip(s: &str) -> String {
