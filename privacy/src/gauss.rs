@@ -406,6 +406,16 @@ impl System {
     /// Whether the one person of singleton `s` is inside cell `q` (so a
     /// derived `q` of 1 is that same person, not somebody else).
     fn holds_singleton(&self, q: usize, s: usize, exact: &[Table]) -> bool {
+        let common_table = self.quantities[q]
+            .cells
+            .iter()
+            .any(|&(tq, _)| self.quantities[s].cells.iter().any(|&(ts, _)| ts == tq));
+        if !common_table {
+            // Different tables: the one person of `s` can be the one of `q`
+            // when the two describe compatible people (each shared variable
+            // in the same or a nested category).
+            return self.compatible(q, s);
+        }
         for &(tq, cq) in &self.quantities[q].cells {
             for &(ts, cs) in &self.quantities[s].cells {
                 if tq != ts {
@@ -422,6 +432,30 @@ impl System {
             }
         }
         false
+    }
+
+    /// Whether some person could be counted in both quantities.
+    fn compatible(&self, a: usize, b: usize) -> bool {
+        let name = |q: usize| {
+            let (t, c) = self.quantities[q].cells[0];
+            self.shapes[t].quantity(c)
+        };
+        let (na, nb) = (name(a), name(b));
+        let parts = |n: &str| -> Vec<(String, String)> {
+            n.split('|')
+                .skip(1)
+                .filter_map(|p| p.split_once('='))
+                .map(|(v, c)| (v.into(), c.into()))
+                .collect()
+        };
+        let (pa, pb) = (parts(&na), parts(&nb));
+        pa.iter().all(|(v, c)| {
+            pb.iter().filter(|(w, _)| w == v).all(|(_, d)| {
+                c == d
+                    || (v == "status"
+                        && (c.starts_with(&format!("{d}.")) || d.starts_with(&format!("{c}."))))
+            })
+        })
     }
 
     /// Quantities sharing a relation with `q`.
@@ -682,6 +716,33 @@ pub fn protect(tables: &[Table], policy: &Policy) -> Result<Protected, ProtectEr
                         .filter(open)
                         .min_by_key(|&c| (weight[c], Reverse(c)))
                 });
+            // Everything next to it already hidden: look further out, through
+            // hidden cells, for the nearest cells that can still be hidden
+            // (in a very small project this reaches the grand totals).
+            let pick = pick.or_else(|| {
+                let mut seen: BTreeSet<usize> = BTreeSet::from([q]);
+                let mut layer = vec![q];
+                while !layer.is_empty() {
+                    let mut next = Vec::new();
+                    for &x in &layer {
+                        for &y in &neighbours[x] {
+                            if seen.insert(y) {
+                                next.push(y);
+                            }
+                        }
+                    }
+                    if let Some(c) = next
+                        .iter()
+                        .copied()
+                        .filter(open)
+                        .min_by_key(|&c| (weight[c], Reverse(c)))
+                    {
+                        return Some(c);
+                    }
+                    layer = next.into_iter().filter(|&y| suppressed[y]).collect();
+                }
+                None
+            });
             if let Some(c) = pick {
                 suppressed[c] = true;
                 tried.insert(c);
