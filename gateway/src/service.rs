@@ -71,12 +71,15 @@ impl GatewayService {
             let key = inner.store.key(&env.key_id)?;
             let (report, key) = inner.verifier.verify_signed(&env, key.as_ref())?;
             // A resubmission of stored bytes (signature already checked) gets its receipt back
-            // without paying for the audit again.
-            if let Some(stored) = inner
-                .store
-                .stored_payload(&prikk_proto::payload_sha256(&env.report))?
-            {
-                return Ok(Err(stored));
+            // without paying for the audit again, but only from the report's own project:
+            // another project's key gets the ordinary refusal from `check_report`.
+            if report.project == key.project {
+                if let Some(stored) = inner
+                    .store
+                    .stored_payload(&prikk_proto::payload_sha256(&env.report))?
+                {
+                    return Ok(Err(stored));
+                }
             }
             Ok(Ok(inner.verifier.check_report(&env, report, key)?))
         })
