@@ -2,7 +2,10 @@
 //! Rust, so a machine with only the Rust toolchain can build the workspace.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/prikk/v1/report.proto", "proto/prikk/v1/gateway.proto"];
+    let files = [
+        "proto/prikk/v1/report.proto",
+        "proto/prikk/v1/gateway.proto",
+    ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");
     }

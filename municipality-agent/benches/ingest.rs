@@ -17,7 +17,10 @@ use prikk_privacy::definition::Definition;
 use prikk_privacy::protect::Policy;
 
 fn rows() -> usize {
-    std::env::var("PRIKK_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000)
+    std::env::var("PRIKK_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
 }
 
 fn bench(c: &mut Criterion) {
@@ -28,11 +31,18 @@ fn bench(c: &mut Criterion) {
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     eprintln!("export: {n} rows, {:.1} MB", size as f64 / 1e6);
     let def = Definition::embedded();
-    let opts = IngestOptions { project: None, as_of: Some(STATUS_DAY) };
+    let opts = IngestOptions {
+        project: None,
+        as_of: Some(STATUS_DAY),
+    };
 
     let mut g = c.benchmark_group(format!("export_{n}_rows"));
-    g.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(2));
-    g.bench_function("ingest", |b| b.iter(|| black_box(ingest_file(&path, &def, &opts).expect("ingest"))));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .warm_up_time(Duration::from_secs(2));
+    g.bench_function("ingest", |b| {
+        b.iter(|| black_box(ingest_file(&path, &def, &opts).expect("ingest")))
+    });
     g.bench_function("ingest_aggregate", |b| {
         b.iter(|| {
             let data = ingest_file(&path, &def, &opts).expect("ingest");
@@ -40,7 +50,9 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("prepare_ingest_aggregate_protect_report", |b| {
-        b.iter(|| black_box(prepare(&def, &path, "2006", None, &Policy::default()).expect("prepare")))
+        b.iter(|| {
+            black_box(prepare(&def, &path, "2006", None, &Policy::default()).expect("prepare"))
+        })
     });
     g.finish();
 }

@@ -78,7 +78,9 @@ pub fn status_at(p: &Participant, day: Date) -> usize {
 fn within(leaf: &str, population: &str) -> bool {
     population == "total"
         || leaf == population
-        || (leaf.len() > population.len() && leaf.starts_with(population) && leaf.as_bytes()[population.len()] == b'.')
+        || (leaf.len() > population.len()
+            && leaf.starts_with(population)
+            && leaf.as_bytes()[population.len()] == b'.')
 }
 
 /// Data that does not fit the definition.
@@ -96,7 +98,9 @@ pub enum AggregateError {
         status: String,
     },
     /// A valid code with no category and no `other` category.
-    #[error("table {table}: a code of column {column} has no category in dimension {dimension}, which has no `other`")]
+    #[error(
+        "table {table}: a code of column {column} has no category in dimension {dimension}, which has no `other`"
+    )]
     CodeNotInDimension {
         /// Table.
         table: String,
@@ -106,7 +110,9 @@ pub enum AggregateError {
         column: String,
     },
     /// A missing value and no `unknown` category.
-    #[error("table {table}: a value of column {column} is missing and dimension {dimension} has no `unknown`")]
+    #[error(
+        "table {table}: a value of column {column} is missing and dimension {dimension} has no `unknown`"
+    )]
     MissingValue {
         /// Table.
         table: String,
@@ -116,7 +122,9 @@ pub enum AggregateError {
         column: String,
     },
     /// A derived value below the dimension's minimum.
-    #[error("table {table}: a value of column {column} is below the minimum of dimension {dimension}")]
+    #[error(
+        "table {table}: a value of column {column} is below the minimum of dimension {dimension}"
+    )]
     BelowMinimum {
         /// Table.
         table: String,
@@ -171,7 +179,8 @@ struct TablePlan {
 }
 
 fn country_slot(a: u8, b: u8) -> Option<usize> {
-    (a.is_ascii_uppercase() && b.is_ascii_uppercase()).then(|| usize::from(a - b'A') * 26 + usize::from(b - b'A'))
+    (a.is_ascii_uppercase() && b.is_ascii_uppercase())
+        .then(|| usize::from(a - b'A') * 26 + usize::from(b - b'A'))
 }
 
 fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, AggregateError> {
@@ -183,11 +192,18 @@ fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, AggregateEr
         for (i, leaf) in STATUS_LEAVES.iter().enumerate() {
             population[i] = within(leaf, &shape.population);
         }
-        let col_of = |name: &str| data.column_index(name).ok_or_else(|| AggregateError::ColumnNotRead(name.into()));
+        let col_of = |name: &str| {
+            data.column_index(name)
+                .ok_or_else(|| AggregateError::ColumnNotRead(name.into()))
+        };
         let mut dims = Vec::new();
         for (di, d) in spec.dimensions.iter().enumerate() {
             let dim = &d.dimension;
-            let cat = |code: &Option<String>| code.as_deref().and_then(|c| dim.index_of(c)).unwrap_or(NONE);
+            let cat = |code: &Option<String>| {
+                code.as_deref()
+                    .and_then(|c| dim.index_of(c))
+                    .unwrap_or(NONE)
+            };
             let mut unit = vec![0; shape.dimensions.len()];
             unit[di] = 1;
             let stride = shape.index(&unit);
@@ -210,7 +226,11 @@ fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, AggregateEr
                     }
                     DimPlan::Status(map)
                 }
-                DimensionSource::Code { column, other, unknown } => {
+                DimensionSource::Code {
+                    column,
+                    other,
+                    unknown,
+                } => {
                     let col = col_of(column)?;
                     let kind = &data.columns[col].kind;
                     if matches!(kind, ColumnKind::Country) {
@@ -222,15 +242,31 @@ fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, AggregateEr
                                 map[s] = ci;
                             }
                         }
-                        DimPlan::Country { col, map, other: cat(other), unknown: cat(unknown) }
+                        DimPlan::Country {
+                            col,
+                            map,
+                            other: cat(other),
+                            unknown: cat(unknown),
+                        }
                     } else {
                         let map = (0..kind.code_count())
                             .map(|i| dim.index_of(kind.code_name(i as u16)).unwrap_or(NONE))
                             .collect();
-                        DimPlan::Code { col, map, other: cat(other), unknown: cat(unknown) }
+                        DimPlan::Code {
+                            col,
+                            map,
+                            other: cat(other),
+                            unknown: cat(unknown),
+                        }
                     }
                 }
-                DimensionSource::Bucket { column, derive, edges, minimum, unknown } => {
+                DimensionSource::Bucket {
+                    column,
+                    derive,
+                    edges,
+                    minimum,
+                    unknown,
+                } => {
                     let col = col_of(column)?;
                     let lo = match data.columns[col].kind {
                         ColumnKind::Int { lo, .. } => lo,
@@ -266,7 +302,9 @@ fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, AggregateEr
                             Some(code) => {
                                 let idx = (0..kind.code_count())
                                     .find(|&i| kind.code_name(i as u16) == code.to_lowercase())
-                                    .ok_or_else(|| AggregateError::ColumnNotRead(f.source.clone()))?;
+                                    .ok_or_else(|| {
+                                        AggregateError::ColumnNotRead(f.source.clone())
+                                    })?;
                                 Some(idx as u32)
                             }
                         };
@@ -276,7 +314,10 @@ fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, AggregateEr
                     DimPlan::Flags(out)
                 }
                 _ => {
-                    return Err(AggregateError::ColumnNotRead(format!("dimension {}", dim.id)));
+                    return Err(AggregateError::ColumnNotRead(format!(
+                        "dimension {}",
+                        dim.id
+                    )));
                 }
             };
             dims.push((p, stride));
@@ -293,7 +334,12 @@ fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, AggregateEr
             _ => None,
         };
         let _ = table;
-        plans.push(TablePlan { shape, population, dims, sum });
+        plans.push(TablePlan {
+            shape,
+            population,
+            dims,
+            sum,
+        });
     }
     Ok(plans)
 }
@@ -343,13 +389,22 @@ fn contributions(
                         }
                         push(c);
                     }
-                    DimPlan::Code { col, map, other, unknown } => {
+                    DimPlan::Code {
+                        col,
+                        map,
+                        other,
+                        unknown,
+                    } => {
                         let raw = data.raw(person, *col);
                         let c = if raw == RAW_MISSING {
                             if *unknown == NONE {
                                 let (table, dimension) = err_ctx(di);
                                 let column = data.columns[*col].name.clone();
-                                return Err(AggregateError::MissingValue { table, dimension, column });
+                                return Err(AggregateError::MissingValue {
+                                    table,
+                                    dimension,
+                                    column,
+                                });
                             }
                             *unknown
                         } else {
@@ -359,13 +414,22 @@ fn contributions(
                                 _ => {
                                     let (table, dimension) = err_ctx(di);
                                     let column = data.columns[*col].name.clone();
-                                    return Err(AggregateError::CodeNotInDimension { table, dimension, column });
+                                    return Err(AggregateError::CodeNotInDimension {
+                                        table,
+                                        dimension,
+                                        column,
+                                    });
                                 }
                             }
                         };
                         push(c);
                     }
-                    DimPlan::Country { col, map, other, unknown } => {
+                    DimPlan::Country {
+                        col,
+                        map,
+                        other,
+                        unknown,
+                    } => {
                         let raw = data.raw(person, *col);
                         let c = if raw == RAW_MISSING {
                             *unknown
@@ -379,14 +443,30 @@ fn contributions(
                             let (table, dimension) = err_ctx(di);
                             let column = data.columns[*col].name.clone();
                             return Err(if raw == RAW_MISSING {
-                                AggregateError::MissingValue { table, dimension, column }
+                                AggregateError::MissingValue {
+                                    table,
+                                    dimension,
+                                    column,
+                                }
                             } else {
-                                AggregateError::CodeNotInDimension { table, dimension, column }
+                                AggregateError::CodeNotInDimension {
+                                    table,
+                                    dimension,
+                                    column,
+                                }
                             });
                         }
                         push(c);
                     }
-                    DimPlan::Bucket { col, lo, derive, edges, minimum, cats, unknown } => {
+                    DimPlan::Bucket {
+                        col,
+                        lo,
+                        derive,
+                        edges,
+                        minimum,
+                        cats,
+                        unknown,
+                    } => {
                         let raw = data.raw(person, *col);
                         let c = if raw == RAW_MISSING {
                             *unknown
@@ -395,14 +475,22 @@ fn contributions(
                             if v < *minimum {
                                 let (table, dimension) = err_ctx(di);
                                 let column = data.columns[*col].name.clone();
-                                return Err(AggregateError::BelowMinimum { table, dimension, column });
+                                return Err(AggregateError::BelowMinimum {
+                                    table,
+                                    dimension,
+                                    column,
+                                });
                             }
                             cats[edges.partition_point(|&e| e <= v)]
                         };
                         if c == NONE {
                             let (table, dimension) = err_ctx(di);
                             let column = data.columns[*col].name.clone();
-                            return Err(AggregateError::MissingValue { table, dimension, column });
+                            return Err(AggregateError::MissingValue {
+                                table,
+                                dimension,
+                                column,
+                            });
                         }
                         push(c);
                     }
@@ -414,7 +502,11 @@ fn contributions(
                                     if c == NONE {
                                         let (table, dimension) = err_ctx(di);
                                         let column = data.columns[*col].name.clone();
-                                        return Err(AggregateError::CodeNotInDimension { table, dimension, column });
+                                        return Err(AggregateError::CodeNotInDimension {
+                                            table,
+                                            dimension,
+                                            column,
+                                        });
                                     }
                                     push(c);
                                 }
@@ -440,7 +532,11 @@ fn contributions(
                 None => 1,
                 Some((col, lo)) => {
                     let raw = data.raw(person, col);
-                    if raw == RAW_MISSING { 0 } else { lo + i64::from(raw) }
+                    if raw == RAW_MISSING {
+                        0
+                    } else {
+                        lo + i64::from(raw)
+                    }
                 }
             };
             for &cell in &acc {
@@ -453,10 +549,21 @@ fn contributions(
 
 /// Builds every table of the definition for the people referred on or before
 /// `as_of`, with status as of that day.
-pub fn aggregate(def: &Definition, data: &Ingested, as_of: Date) -> Result<Vec<Table>, AggregateError> {
-    let mut inner: Vec<(Vec<i64>, Vec<i64>)> =
-        def.tables.iter().map(|t| (vec![0; t.shape.len()], vec![0; t.shape.len()])).collect();
-    let counts: Vec<bool> = def.tables.iter().map(|t| t.shape.measure == Measure::Count).collect();
+pub fn aggregate(
+    def: &Definition,
+    data: &Ingested,
+    as_of: Date,
+) -> Result<Vec<Table>, AggregateError> {
+    let mut inner: Vec<(Vec<i64>, Vec<i64>)> = def
+        .tables
+        .iter()
+        .map(|t| (vec![0; t.shape.len()], vec![0; t.shape.len()]))
+        .collect();
+    let counts: Vec<bool> = def
+        .tables
+        .iter()
+        .map(|t| t.shape.measure == Measure::Count)
+        .collect();
     contributions(def, data, as_of, |t, cell, value| {
         let (v, c) = &mut inner[t];
         v[cell] += value;
@@ -477,8 +584,16 @@ pub fn aggregate(def: &Definition, data: &Ingested, as_of: Date) -> Result<Vec<T
 
 /// The same tables built the slow, obvious way: one [`Table::add_inner`] per
 /// person and cell. Used to check [`aggregate`].
-pub fn aggregate_per_person(def: &Definition, data: &Ingested, as_of: Date) -> Result<Vec<Table>, AggregateError> {
-    let mut tables: Vec<Table> = def.tables.iter().map(|t| Table::zeros(t.shape.clone())).collect();
+pub fn aggregate_per_person(
+    def: &Definition,
+    data: &Ingested,
+    as_of: Date,
+) -> Result<Vec<Table>, AggregateError> {
+    let mut tables: Vec<Table> = def
+        .tables
+        .iter()
+        .map(|t| Table::zeros(t.shape.clone()))
+        .collect();
     contributions(def, data, as_of, |t, cell, value| {
         let key = tables[t].shape.key(cell);
         tables[t].add_inner(&key, value);
@@ -503,7 +618,10 @@ fn add_to_margins(table: &mut Table, cell: usize, value: i64, contributors: i64)
         let mut unit = vec![0; key.len()];
         unit[di] = 1;
         let stride = shape.index(&unit);
-        cells = cells.iter().flat_map(|a| chain.iter().map(move |c| a + c * stride)).collect();
+        cells = cells
+            .iter()
+            .flat_map(|a| chain.iter().map(move |c| a + c * stride))
+            .collect();
     }
     for c in cells {
         table.values[c] += value;

@@ -21,5 +21,7 @@ pub struct CodedError {
 
 /// The exit code for an error: a `CodedError` anywhere in the chain decides, else 1.
 pub fn code_for(e: &anyhow::Error) -> u8 {
-    e.chain().find_map(|c| c.downcast_ref::<CodedError>()).map_or(INPUT, |c| c.code)
+    e.chain()
+        .find_map(|c| c.downcast_ref::<CodedError>())
+        .map_or(INPUT, |c| c.code)
 }

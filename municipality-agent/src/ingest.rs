@@ -37,8 +37,16 @@ pub use columns::{Codes, Reason};
 use columns::{GENDER, INTAKE, NOT_ADMITTED_REASON, OUTCOME, parse_code, parse_date, trim};
 
 /// Columns a participant export must have.
-pub const REQUIRED_COLUMNS: &[&str] =
-    &["person_ref", "referred_on", "intake", "not_admitted_reason", "started_on", "ended_on", "outcome", "gender"];
+pub const REQUIRED_COLUMNS: &[&str] = &[
+    "person_ref",
+    "referred_on",
+    "intake",
+    "not_admitted_reason",
+    "started_on",
+    "ended_on",
+    "outcome",
+    "gender",
+];
 
 pub use error::IngestError;
 use model::MISSING;
@@ -57,41 +65,73 @@ pub struct IngestOptions {
 }
 
 /// Reads an export file.
-pub fn ingest_file(path: &Path, def: &Definition, opts: &IngestOptions) -> Result<Ingested, IngestError> {
+pub fn ingest_file(
+    path: &Path,
+    def: &Definition,
+    opts: &IngestOptions,
+) -> Result<Ingested, IngestError> {
     let origin = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| IngestError::Io { origin: origin.clone(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| IngestError::Io {
+        origin: origin.clone(),
+        source,
+    })?;
     ingest_bytes(&bytes, &origin, def, opts)
 }
 
 fn line_of(bytes: &[u8], offset: usize) -> u64 {
-    bytes[..offset.min(bytes.len())].iter().filter(|&&b| b == b'\n').count() as u64 + 1
+    bytes[..offset.min(bytes.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count() as u64
+        + 1
 }
 
 /// Decodes the file's bytes into text.
 fn decode<'a>(bytes: &'a [u8], origin: &str) -> Result<(Cow<'a, str>, Decoding), IngestError> {
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        return Err(IngestError::Utf16 { origin: origin.into() });
+        return Err(IngestError::Utf16 {
+            origin: origin.into(),
+        });
     }
     // `contains` on bytes is a fast memchr; the position is needed only for the message.
     if bytes.contains(&0) {
         let pos = bytes.iter().position(|&b| b == 0).unwrap_or(0);
-        return Err(IngestError::Binary { origin: origin.into(), line: line_of(bytes, pos) });
+        return Err(IngestError::Binary {
+            origin: origin.into(),
+            line: line_of(bytes, pos),
+        });
     }
     let (body, bom) = match bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
         Some(rest) => (rest, true),
         None => (bytes, false),
     };
     match std::str::from_utf8(body) {
-        Ok(s) => Ok((Cow::Borrowed(s), if bom { Decoding::Utf8Bom } else { Decoding::Utf8 })),
+        Ok(s) => Ok((
+            Cow::Borrowed(s),
+            if bom {
+                Decoding::Utf8Bom
+            } else {
+                Decoding::Utf8
+            },
+        )),
         Err(e) => {
             let first_bad = e.valid_up_to() + usize::from(bom) * 3;
             let mixed = bom || body.utf8_chunks().any(|c| !c.valid().is_ascii());
             if mixed {
-                return Err(IngestError::MixedEncoding { origin: origin.into(), line: line_of(bytes, first_bad) });
+                return Err(IngestError::MixedEncoding {
+                    origin: origin.into(),
+                    line: line_of(bytes, first_bad),
+                });
             }
             // Bytes Windows-1252 leaves undefined mean the file is something else.
-            if let Some(pos) = body.iter().position(|b| matches!(b, 0x81 | 0x8D | 0x8F | 0x90 | 0x9D)) {
-                return Err(IngestError::UnknownEncoding { origin: origin.into(), line: line_of(body, pos) });
+            if let Some(pos) = body
+                .iter()
+                .position(|b| matches!(b, 0x81 | 0x8D | 0x8F | 0x90 | 0x9D))
+            {
+                return Err(IngestError::UnknownEncoding {
+                    origin: origin.into(),
+                    line: line_of(body, pos),
+                });
             }
             let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(body);
             Ok((Cow::Owned(text.into_owned()), Decoding::Windows1252))
@@ -101,7 +141,10 @@ fn decode<'a>(bytes: &'a [u8], origin: &str) -> Result<(Cow<'a, str>, Decoding),
 
 /// `;` when the header line has more semicolons than commas outside quotes, else `,`.
 fn detect_delimiter(text: &str) -> u8 {
-    let header = text.split('\n').find(|l| !l.trim().is_empty()).unwrap_or("");
+    let header = text
+        .split('\n')
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
     let (mut quoted, mut commas, mut semis) = (false, 0usize, 0usize);
     for b in header.bytes() {
         match b {
@@ -154,7 +197,10 @@ fn read_records(
     std::thread::scope(|s| {
         s.spawn(move || {
             loop {
-                let mut batch = empty_rx.try_recv().unwrap_or_else(|_| Batch { records: Vec::new(), len: 0 });
+                let mut batch = empty_rx.try_recv().unwrap_or_else(|_| Batch {
+                    records: Vec::new(),
+                    len: 0,
+                });
                 batch.len = 0;
                 let mut done = false;
                 while batch.len < BATCH {
@@ -287,7 +333,11 @@ struct Projects {
 
 impl Projects {
     fn index(&mut self, raw: &[u8]) -> Result<usize, Reason> {
-        if let Some(i) = self.names.iter().position(|n| n.as_bytes().eq_ignore_ascii_case(raw)) {
+        if let Some(i) = self
+            .names
+            .iter()
+            .position(|n| n.as_bytes().eq_ignore_ascii_case(raw))
+        {
             return Ok(i);
         }
         let p = columns::parse_project(raw)?;
@@ -315,11 +365,16 @@ fn ingest_with(
     threaded: Option<bool>,
 ) -> Result<Ingested, IngestError> {
     let selected = match &opts.project {
-        Some(p) => Some(columns::parse_project(p.trim().as_bytes()).map_err(|_| IngestError::BadProject(p.clone()))?),
+        Some(p) => Some(
+            columns::parse_project(p.trim().as_bytes())
+                .map_err(|_| IngestError::BadProject(p.clone()))?,
+        ),
         None => None,
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(IngestError::Empty { origin: origin.into() });
+        return Err(IngestError::Empty {
+            origin: origin.into(),
+        });
     }
     let (text, decoding) = decode(bytes, origin)?;
     let delimiter = detect_delimiter(&text);
@@ -327,15 +382,24 @@ fn ingest_with(
     let minimums = minimum_checks(def, &columns);
     let allowed = def.allowed_columns();
 
-    let mut rdr =
-        csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let mut rec = csv::ByteRecord::new();
     let csv_err = |e: csv::Error| {
         let line = e.position().map_or(0, csv::Position::line);
-        IngestError::Csv { origin: origin.into(), line, message: "the file is not readable as CSV".into() }
+        IngestError::Csv {
+            origin: origin.into(),
+            line,
+            message: "the file is not readable as CSV".into(),
+        }
     };
     if !rdr.read_byte_record(&mut rec).map_err(csv_err)? {
-        return Err(IngestError::Empty { origin: origin.into() });
+        return Err(IngestError::Empty {
+            origin: origin.into(),
+        });
     }
     let header_line = rec.position().map_or(1, csv::Position::line);
 
@@ -348,7 +412,11 @@ fn ingest_with(
         let name = raw.trim().trim_start_matches('\u{feff}');
         let lower = name.to_ascii_lowercase();
         let Some(known) = allowed.get(lower.as_str()).map(String::as_str) else {
-            dropped.insert(if name.is_empty() { format!("(column {} has no name)", i + 1) } else { name.to_string() });
+            dropped.insert(if name.is_empty() {
+                format!("(column {} has no name)", i + 1)
+            } else {
+                name.to_string()
+            });
             continue;
         };
         if let Some(first) = seen.insert(known, i) {
@@ -379,21 +447,36 @@ fn ingest_with(
     let missing: Vec<String> = REQUIRED_COLUMNS
         .iter()
         .copied()
-        .chain(columns.iter().filter(|c| c.required).map(|c| c.name.as_str()))
+        .chain(
+            columns
+                .iter()
+                .filter(|c| c.required)
+                .map(|c| c.name.as_str()),
+        )
         .filter(|c| !seen.contains_key(*c))
         .map(str::to_string)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     if !missing.is_empty() {
-        return Err(IngestError::MissingColumns { origin: origin.into(), line: header_line, missing });
+        return Err(IngestError::MissingColumns {
+            origin: origin.into(),
+            line: header_line,
+            missing,
+        });
     }
     let has_project_column = seen.contains_key("project");
     if !has_project_column && selected.is_none() {
-        return Err(IngestError::NoProject { origin: origin.into(), message: "the file has no `project` column" });
+        return Err(IngestError::NoProject {
+            origin: origin.into(),
+            message: "the file has no `project` column",
+        });
     }
-    let absent_columns: Vec<String> =
-        allowed.iter().filter(|c| !seen.contains_key(c.as_str()) && *c != "project").cloned().collect();
+    let absent_columns: Vec<String> = allowed
+        .iter()
+        .filter(|c| !seen.contains_key(c.as_str()) && *c != "project")
+        .cloned()
+        .collect();
     let header_len = rec.len();
     let project_slot = slots.iter().position(|s| s.project).unwrap_or(0);
 
@@ -434,7 +517,10 @@ fn ingest_with(
             summary.rejections.push(Rejection {
                 line,
                 column: None,
-                reason: Reason::FieldCount { expected: header_len, found: rec.len() },
+                reason: Reason::FieldCount {
+                    expected: header_len,
+                    found: rec.len(),
+                },
             });
             return;
         }
@@ -460,8 +546,15 @@ fn ingest_with(
             }
         }
         let mut person_ref: &[u8] = &[];
-        let (mut referred_on, mut intake, mut reason, mut started_on, mut ended_on, mut outcome, mut gender) =
-            (None, None, None, None, None, None, None);
+        let (
+            mut referred_on,
+            mut intake,
+            mut reason,
+            mut started_on,
+            mut ended_on,
+            mut outcome,
+            mut gender,
+        ) = (None, None, None, None, None, None, None);
         for (slot, field) in slots.iter().zip(rec.iter()) {
             let raw = trim(field);
             if slot.person_ref {
@@ -478,12 +571,17 @@ fn ingest_with(
                     Core::ReferredOn => parse_date(raw).map(|d| referred_on = Some(d)),
                     Core::StartedOn => parse_date(raw).map(|d| started_on = Some(d)),
                     Core::EndedOn => parse_date(raw).map(|d| ended_on = Some(d)),
-                    Core::Intake => parse_code(raw, &INTAKE).map(|c| intake = Intake::from_index(c)),
-                    Core::NotAdmittedReason => {
-                        parse_code(raw, &NOT_ADMITTED_REASON).map(|c| reason = NotAdmittedReason::from_index(c))
+                    Core::Intake => {
+                        parse_code(raw, &INTAKE).map(|c| intake = Intake::from_index(c))
                     }
-                    Core::Outcome => parse_code(raw, &OUTCOME).map(|c| outcome = Outcome::from_index(c)),
-                    Core::Gender => parse_code(raw, &GENDER).map(|c| gender = Gender::from_index(c)),
+                    Core::NotAdmittedReason => parse_code(raw, &NOT_ADMITTED_REASON)
+                        .map(|c| reason = NotAdmittedReason::from_index(c)),
+                    Core::Outcome => {
+                        parse_code(raw, &OUTCOME).map(|c| outcome = Outcome::from_index(c))
+                    }
+                    Core::Gender => {
+                        parse_code(raw, &GENDER).map(|c| gender = Gender::from_index(c))
+                    }
                 };
                 if let Err(r) = parsed {
                     problems.push((Some(slot.name), r));
@@ -520,10 +618,18 @@ fn ingest_with(
         }
         match intake {
             Some(Intake::Admitted) if started_on.is_none() && !bad("started_on", &problems) => {
-                problems.push((Some("started_on"), Reason::RequiredWhen("intake is admitted")));
+                problems.push((
+                    Some("started_on"),
+                    Reason::RequiredWhen("intake is admitted"),
+                ));
             }
-            Some(Intake::NotAdmitted) if reason.is_none() && !bad("not_admitted_reason", &problems) => {
-                problems.push((Some("not_admitted_reason"), Reason::RequiredWhen("intake is not_admitted")));
+            Some(Intake::NotAdmitted)
+                if reason.is_none() && !bad("not_admitted_reason", &problems) =>
+            {
+                problems.push((
+                    Some("not_admitted_reason"),
+                    Reason::RequiredWhen("intake is not_admitted"),
+                ));
             }
             _ => {}
         }
@@ -549,7 +655,10 @@ fn ingest_with(
                         Derive::MonthsAsYears => "the number of years",
                         _ => "the value",
                     };
-                    problems.push((Some(columns[ci].name.as_str()), Reason::BelowMinimum { what, minimum }));
+                    problems.push((
+                        Some(columns[ci].name.as_str()),
+                        Reason::BelowMinimum { what, minimum },
+                    ));
                 }
             }
         }
@@ -574,12 +683,21 @@ fn ingest_with(
             _ => {
                 summary.rows_rejected += 1;
                 for (col, reason) in problems.drain(..) {
-                    summary.rejections.push(Rejection { line, column: col.map(str::to_string), reason });
+                    summary.rejections.push(Rejection {
+                        line,
+                        column: col.map(str::to_string),
+                        reason,
+                    });
                 }
             }
         }
     };
-    read_records(&mut rdr, threaded.unwrap_or(text.len() >= THREADED_MIN_BYTES), &mut process).map_err(csv_err)?;
+    read_records(
+        &mut rdr,
+        threaded.unwrap_or(text.len() >= THREADED_MIN_BYTES),
+        &mut process,
+    )
+    .map_err(csv_err)?;
     drop(refs);
     summary.rows_accepted = participants.len();
 
@@ -588,12 +706,17 @@ fn ingest_with(
             Some(sel) => {
                 if in_file.is_empty() && !others.is_empty() {
                     let found = others.iter().map(|&i| projects.names[i].clone()).collect();
-                    return Err(IngestError::ProjectNotInFile { origin: origin.into(), project: sel.clone(), found });
+                    return Err(IngestError::ProjectNotInFile {
+                        origin: origin.into(),
+                        project: sel.clone(),
+                        found,
+                    });
                 }
                 sel.clone()
             }
             None => {
-                let names: Vec<String> = in_file.iter().map(|&i| projects.names[i].clone()).collect();
+                let names: Vec<String> =
+                    in_file.iter().map(|&i| projects.names[i].clone()).collect();
                 match names.len() {
                     0 => {
                         return Err(IngestError::NoProject {
@@ -603,7 +726,10 @@ fn ingest_with(
                     }
                     1 => names[0].clone(),
                     _ => {
-                        return Err(IngestError::SeveralProjects { origin: origin.into(), projects: names });
+                        return Err(IngestError::SeveralProjects {
+                            origin: origin.into(),
+                            projects: names,
+                        });
                     }
                 }
             }
@@ -611,7 +737,13 @@ fn ingest_with(
     } else {
         selected.unwrap_or_default()
     };
-    Ok(Ingested { project, participants, columns, values, summary })
+    Ok(Ingested {
+        project,
+        participants,
+        columns,
+        values,
+        summary,
+    })
 }
 
 #[cfg(test)]
@@ -622,15 +754,32 @@ mod tests {
     #[test]
     fn threaded_reading_equals_sequential_reading() {
         let mut bytes = Vec::new();
-        write_export_to(&mut bytes, "moss", 3 * BATCH + 17, 9, &SampleOptions::default()).unwrap();
+        write_export_to(
+            &mut bytes,
+            "moss",
+            3 * BATCH + 17,
+            9,
+            &SampleOptions::default(),
+        )
+        .unwrap();
         // Damage some rows so rejections are compared too, and end without a newline.
-        let text = String::from_utf8(bytes).unwrap().replace(",female,", ",robot,").replacen(",male,", ",,", 40);
+        let text = String::from_utf8(bytes)
+            .unwrap()
+            .replace(",female,", ",robot,")
+            .replacen(",male,", ",,", 40);
         let text = text.trim_end().to_string();
         let def = Definition::embedded();
-        let opts = IngestOptions { project: None, as_of: Some(time::macros::date!(2006 - 12 - 31)) };
+        let opts = IngestOptions {
+            project: None,
+            as_of: Some(time::macros::date!(2006 - 12 - 31)),
+        };
         let a = ingest_with(text.as_bytes(), "t.csv", &def, &opts, Some(true)).unwrap();
         let b = ingest_with(text.as_bytes(), "t.csv", &def, &opts, Some(false)).unwrap();
-        assert!(a.summary.rows_rejected > 40 && a.summary.rows_accepted > 100, "{:?}", a.summary.rows_rejected);
+        assert!(
+            a.summary.rows_rejected > 40 && a.summary.rows_accepted > 100,
+            "{:?}",
+            a.summary.rows_rejected
+        );
         assert_eq!(a.summary, b.summary);
         assert_eq!(a.participants, b.participants);
         assert_eq!(a.values, b.values);

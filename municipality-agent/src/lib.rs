@@ -4,18 +4,18 @@
 //! signs the report and delivers it through a durable outbox.
 #![forbid(unsafe_code)]
 
+pub mod aggregate;
 pub mod auditlog;
 pub mod cli;
-pub mod aggregate;
+pub mod config;
+pub mod deliver;
+pub mod exit;
 pub mod ingest;
+pub mod keys;
+pub mod logging;
+pub mod outbox;
 pub mod period;
 pub mod render;
 pub mod report;
 pub mod sample;
-pub mod config;
-pub mod deliver;
-pub mod exit;
-pub mod keys;
-pub mod logging;
-pub mod outbox;
 pub mod tls;

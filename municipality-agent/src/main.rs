@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use municipality_agent::{cli, exit};
 
 #[derive(Parser)]
-#[command(name = "municipality-agent", version, about = "Turns a case-system export into a protected, signed report for the directorate")]
+#[command(
+    name = "municipality-agent",
+    version,
+    about = "Turns a case-system export into a protected, signed report for the directorate"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,7 +41,11 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }

@@ -52,7 +52,10 @@ pub const YEARS: std::ops::RangeInclusive<i32> = 1990..=2100;
 impl Period {
     /// Parses a period.
     pub fn parse(input: &str) -> Result<Self, PeriodError> {
-        let err = |problem| PeriodError { input: input.chars().take(40).collect(), problem };
+        let err = |problem| PeriodError {
+            input: input.chars().take(40).collect(),
+            problem,
+        };
         let s = input.trim();
         let (year_text, rest) = match s.split_once('-') {
             Some((y, r)) => (y, Some(r)),
@@ -61,7 +64,9 @@ impl Period {
         if year_text.len() != 4 || !year_text.bytes().all(|b| b.is_ascii_digit()) {
             return Err(err("the year must be four digits"));
         }
-        let year: i32 = year_text.parse().map_err(|_| err("the year must be four digits"))?;
+        let year: i32 = year_text
+            .parse()
+            .map_err(|_| err("the year must be four digits"))?;
         if !YEARS.contains(&year) {
             return Err(err("the year must be between 1990 and 2100"));
         }
@@ -73,11 +78,21 @@ impl Period {
                 match b {
                     [b'H', d @ (b'1' | b'2')] => {
                         let h = d - b'0';
-                        (PeriodKind::Half, (h - 1) * 6 + 1, 6, format!("{year:04}-H{h}"))
+                        (
+                            PeriodKind::Half,
+                            (h - 1) * 6 + 1,
+                            6,
+                            format!("{year:04}-H{h}"),
+                        )
                     }
                     [b'Q', d @ b'1'..=b'4'] => {
                         let q = d - b'0';
-                        (PeriodKind::Quarter, (q - 1) * 3 + 1, 3, format!("{year:04}-Q{q}"))
+                        (
+                            PeriodKind::Quarter,
+                            (q - 1) * 3 + 1,
+                            3,
+                            format!("{year:04}-Q{q}"),
+                        )
                     }
                     [a @ b'0'..=b'9', c @ b'0'..=b'9'] => {
                         let m = (a - b'0') * 10 + (c - b'0');
@@ -89,7 +104,9 @@ impl Period {
                     [b'H', ..] => return Err(err("a half year is H1 or H2")),
                     [b'Q', ..] => return Err(err("a quarter is Q1 to Q4")),
                     _ => {
-                        return Err(err("after the year comes H1/H2, Q1..Q4 or a two-digit month"));
+                        return Err(err(
+                            "after the year comes H1/H2, Q1..Q4 or a two-digit month",
+                        ));
                     }
                 }
             }
@@ -97,8 +114,14 @@ impl Period {
         let first_m = Month::try_from(first_month).map_err(|_| err("invalid month"))?;
         let last_m = Month::try_from(first_month + months - 1).map_err(|_| err("invalid month"))?;
         let first = Date::from_calendar_date(year, first_m, 1).map_err(|_| err("invalid date"))?;
-        let last = Date::from_calendar_date(year, last_m, last_m.length(year)).map_err(|_| err("invalid date"))?;
-        Ok(Self { text, kind, first, last })
+        let last = Date::from_calendar_date(year, last_m, last_m.length(year))
+            .map_err(|_| err("invalid date"))?;
+        Ok(Self {
+            text,
+            kind,
+            first,
+            last,
+        })
     }
 
     /// The calendar year of the period's last day.
@@ -128,13 +151,29 @@ mod tests {
     #[test]
     fn every_kind_has_its_first_and_last_day() {
         let p = Period::parse("2006").unwrap();
-        assert_eq!((p.kind, p.first, p.last), (PeriodKind::Year, date!(2006 - 01 - 01), date!(2006 - 12 - 31)));
+        assert_eq!(
+            (p.kind, p.first, p.last),
+            (
+                PeriodKind::Year,
+                date!(2006 - 01 - 01),
+                date!(2006 - 12 - 31)
+            )
+        );
         let p = Period::parse("2006-H2").unwrap();
-        assert_eq!((p.first, p.last), (date!(2006 - 07 - 01), date!(2006 - 12 - 31)));
+        assert_eq!(
+            (p.first, p.last),
+            (date!(2006 - 07 - 01), date!(2006 - 12 - 31))
+        );
         let p = Period::parse("2006-h1").unwrap();
-        assert_eq!((p.text.as_str(), p.last), ("2006-H1", date!(2006 - 06 - 30)));
+        assert_eq!(
+            (p.text.as_str(), p.last),
+            ("2006-H1", date!(2006 - 06 - 30))
+        );
         let p = Period::parse("2005-Q3").unwrap();
-        assert_eq!((p.first, p.last), (date!(2005 - 07 - 01), date!(2005 - 09 - 30)));
+        assert_eq!(
+            (p.first, p.last),
+            (date!(2005 - 07 - 01), date!(2005 - 09 - 30))
+        );
         let p = Period::parse("2004-02").unwrap();
         assert_eq!((p.kind, p.last), (PeriodKind::Month, date!(2004 - 02 - 29)));
         let p = Period::parse("2006-Q4").unwrap();

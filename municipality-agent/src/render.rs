@@ -285,7 +285,11 @@ pub fn preview(def: &Definition, prepared: &Prepared, created_unix: i64) -> Prev
                     Some(prikk_privacy::table::Measure::Sum(c)) => format!("sum:{c}"),
                     _ => "count".into(),
                 },
-                cells: t.cells.iter().map(|c| cell_view(&t.dimensions, c)).collect(),
+                cells: t
+                    .cells
+                    .iter()
+                    .map(|c| cell_view(&t.dimensions, c))
+                    .collect(),
             }
         })
         .collect();
@@ -295,7 +299,10 @@ pub fn preview(def: &Definition, prepared: &Prepared, created_unix: i64) -> Prev
         created_unix,
         project: report.project.clone(),
         period: report.period.clone(),
-        definition: DefinitionRef { id: report.definition_id.clone(), version: report.definition_version },
+        definition: DefinitionRef {
+            id: report.definition_id.clone(),
+            version: report.definition_version,
+        },
         policy: PolicyView {
             method: prepared.mode.to_string(),
             min_count: p.min_count,
@@ -317,7 +324,11 @@ pub fn preview(def: &Definition, prepared: &Prepared, created_unix: i64) -> Prev
         rejected_rows: s
             .rejections
             .iter()
-            .map(|r| RejectedView { line: r.line, column: r.column.clone(), reason: r.reason.to_string() })
+            .map(|r| RejectedView {
+                line: r.line,
+                column: r.column.clone(),
+                reason: r.reason.to_string(),
+            })
             .collect(),
         suppression: SuppressionView {
             primary: prepared.protected.primary_count,
@@ -382,7 +393,9 @@ fn dp_lines(d: &DpView) -> Vec<String> {
             t.id,
             t.mechanism,
             t.scale,
-            t.contributors_scale.as_ref().map_or(String::new(), |c| format!(", contributors scale {c}")),
+            t.contributors_scale
+                .as_ref()
+                .map_or(String::new(), |c| format!(", contributors scale {c}")),
             t.loss
         ));
     }
@@ -395,7 +408,10 @@ fn dp_lines(d: &DpView) -> Vec<String> {
             b.annual,
             b.releases,
             b.remaining,
-            b.remaining_after.as_deref().map_or("REFUSED, it would exceed the budget".to_string(), str::to_string)
+            b.remaining_after.as_deref().map_or(
+                "REFUSED, it would exceed the budget".to_string(),
+                str::to_string
+            )
         ),
         None => "budget: unknown (no outbox given)".into(),
     });
@@ -405,10 +421,18 @@ fn dp_lines(d: &DpView) -> Vec<String> {
 fn cell_view(dims: &[String], c: &pb::Cell) -> CellView {
     let key = dims.iter().cloned().zip(c.key.iter().cloned()).collect();
     match &c.value {
-        Some(pb::cell::Value::Count(v)) => {
-            CellView { key, value: Some(*v), suppressed: None, contributors: c.contributors }
-        }
-        _ => CellView { key, value: None, suppressed: Some(true), contributors: None },
+        Some(pb::cell::Value::Count(v)) => CellView {
+            key,
+            value: Some(*v),
+            suppressed: None,
+            contributors: c.contributors,
+        },
+        _ => CellView {
+            key,
+            value: None,
+            suppressed: Some(true),
+            contributors: None,
+        },
     }
 }
 
@@ -438,7 +462,11 @@ fn grid(t: &TableView) -> Grid {
     match dims.len() {
         0 => Grid {
             header: vec!["value".into()],
-            rows: t.cells.iter().map(|c| (String::new(), vec![shown(c)])).collect(),
+            rows: t
+                .cells
+                .iter()
+                .map(|c| (String::new(), vec![shown(c)]))
+                .collect(),
         },
         1 if dims[0] == "gender" => Grid {
             header: t.cells.iter().map(|c| cat(c, &dims[0])).collect(),
@@ -446,7 +474,11 @@ fn grid(t: &TableView) -> Grid {
         },
         1 => Grid {
             header: vec![t.measure.clone()],
-            rows: t.cells.iter().map(|c| (cat(c, &dims[0]), vec![shown(c)])).collect(),
+            rows: t
+                .cells
+                .iter()
+                .map(|c| (cat(c, &dims[0]), vec![shown(c)]))
+                .collect(),
         },
         _ => {
             let last = &dims[dims.len() - 1];
@@ -457,7 +489,11 @@ fn grid(t: &TableView) -> Grid {
                 if !header.contains(&col) {
                     header.push(col);
                 }
-                let label = dims[..dims.len() - 1].iter().map(|d| cat(c, d)).collect::<Vec<_>>().join(" / ");
+                let label = dims[..dims.len() - 1]
+                    .iter()
+                    .map(|d| cat(c, d))
+                    .collect::<Vec<_>>()
+                    .join(" / ");
                 match rows.last_mut() {
                     Some((l, cells)) if *l == label => cells.push(shown(c)),
                     _ => rows.push((label, vec![shown(c)])),
@@ -478,7 +514,11 @@ pub fn to_text(p: &Preview) -> String {
         p.project, p.period, p.definition.id, p.definition.version
     );
     let _ = writeln!(o, "report id       {}", p.report_id);
-    let _ = writeln!(o, "payload sha256  {} (created_unix {})", p.payload_sha256, p.created_unix);
+    let _ = writeln!(
+        o,
+        "payload sha256  {} (created_unix {})",
+        p.payload_sha256, p.created_unix
+    );
     let _ = writeln!(o);
     let _ = writeln!(o, "policy: {}", policy_text(&p.policy));
     let _ = writeln!(
@@ -489,9 +529,15 @@ pub fn to_text(p: &Preview) -> String {
     let _ = writeln!(
         o,
         "audit: {}; {} suppressed quantities; narrowest interval {}",
-        if p.audit.passed { "PASSED, no suppressed cell can be derived" } else { "FAILED" },
+        if p.audit.passed {
+            "PASSED, no suppressed cell can be derived"
+        } else {
+            "FAILED"
+        },
         p.audit.suppressed_quantities,
-        p.audit.narrowest_interval.map_or("-".to_string(), |w| w.to_string())
+        p.audit
+            .narrowest_interval
+            .map_or("-".to_string(), |w| w.to_string())
     );
     for f in &p.audit.failures {
         let _ = writeln!(o, "  audit finding: {f}");
@@ -503,35 +549,65 @@ pub fn to_text(p: &Preview) -> String {
     }
     let _ = writeln!(o);
     let i = &p.input;
-    let _ = writeln!(o, "input: {} ({}, delimiter `{}`)", i.file, i.decoding, i.delimiter);
+    let _ = writeln!(
+        o,
+        "input: {} ({}, delimiter `{}`)",
+        i.file, i.decoding, i.delimiter
+    );
     let _ = writeln!(
         o,
         "rows: {} read, {} accepted, {} rejected, {} of other projects skipped",
         i.rows_read, i.rows_accepted, i.rows_rejected, i.rows_other_projects
     );
-    let _ = writeln!(o, "dropped columns (never read): {}", list_or_none(&p.dropped_columns));
-    let _ =
-        writeln!(o, "allowlisted columns not in the file (counted as unknown): {}", list_or_none(&i.absent_columns));
+    let _ = writeln!(
+        o,
+        "dropped columns (never read): {}",
+        list_or_none(&p.dropped_columns)
+    );
+    let _ = writeln!(
+        o,
+        "allowlisted columns not in the file (counted as unknown): {}",
+        list_or_none(&i.absent_columns)
+    );
     if p.rejected_rows.is_empty() {
         let _ = writeln!(o, "rejected rows: none");
     } else {
         let _ = writeln!(o, "rejected rows (kept out of every count):");
         for r in p.rejected_rows.iter().take(LISTED_REJECTIONS) {
-            let _ = writeln!(o, "  line {:>7}  {:<24} {}", r.line, r.column.as_deref().unwrap_or("(row)"), r.reason);
+            let _ = writeln!(
+                o,
+                "  line {:>7}  {:<24} {}",
+                r.line,
+                r.column.as_deref().unwrap_or("(row)"),
+                r.reason
+            );
         }
         if p.rejected_rows.len() > LISTED_REJECTIONS {
             let more = p.rejected_rows.len() - LISTED_REJECTIONS;
-            let _ = writeln!(o, "  ... and {more} more problems (the JSON form lists them all)");
+            let _ = writeln!(
+                o,
+                "  ... and {more} more problems (the JSON form lists them all)"
+            );
         }
     }
     for t in &p.tables {
         let _ = writeln!(o);
         let _ = writeln!(o, "{} - {}", t.id, t.title);
         if t.measure.starts_with("sum:") {
-            let _ = writeln!(o, "(cells: {}, people contributing in parentheses)", t.measure);
+            let _ = writeln!(
+                o,
+                "(cells: {}, people contributing in parentheses)",
+                t.measure
+            );
         }
         let g = grid(t);
-        let lw = g.rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0).max(1);
+        let lw = g
+            .rows
+            .iter()
+            .map(|r| r.0.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let cw: Vec<usize> = (0..g.header.len())
             .map(|j| {
                 g.rows
@@ -560,7 +636,11 @@ pub fn to_text(p: &Preview) -> String {
 }
 
 fn list_or_none(v: &[String]) -> String {
-    if v.is_empty() { "none".into() } else { v.join(", ") }
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 /// Escapes text for HTML.
@@ -598,49 +678,97 @@ pub fn to_html(p: &Preview) -> String {
         e(&p.project),
         e(&p.period)
     );
-    let _ = writeln!(o, "<h1>What would leave the municipality: {} {}</h1>", e(&p.project), e(&p.period));
+    let _ = writeln!(
+        o,
+        "<h1>What would leave the municipality: {} {}</h1>",
+        e(&p.project),
+        e(&p.period)
+    );
     let _ = writeln!(o, "<dl>");
     let mut item = |k: &str, v: String| {
         let _ = writeln!(o, "<dt>{}</dt><dd>{}</dd>", e(k), v);
     };
     item("Report id", format!("<code>{}</code>", e(&p.report_id)));
-    item("Payload SHA-256", format!("<code>{}</code> (created_unix {})", e(&p.payload_sha256), p.created_unix));
-    item("Definition", format!("{} v{}", e(&p.definition.id), p.definition.version));
+    item(
+        "Payload SHA-256",
+        format!(
+            "<code>{}</code> (created_unix {})",
+            e(&p.payload_sha256),
+            p.created_unix
+        ),
+    );
+    item(
+        "Definition",
+        format!("{} v{}", e(&p.definition.id), p.definition.version),
+    );
     item("Policy", e(&policy_text(&p.policy)));
     if let Some(d) = &p.dp {
-        item("Differential privacy", dp_lines(d).iter().map(|l| e(l)).collect::<Vec<_>>().join("<br>"));
+        item(
+            "Differential privacy",
+            dp_lines(d)
+                .iter()
+                .map(|l| e(l))
+                .collect::<Vec<_>>()
+                .join("<br>"),
+        );
     }
     item(
         "Suppressions",
-        format!("{} primary, {} secondary (shown as <b>:</b>)", p.suppression.primary, p.suppression.secondary),
+        format!(
+            "{} primary, {} secondary (shown as <b>:</b>)",
+            p.suppression.primary, p.suppression.secondary
+        ),
     );
     item(
         "Audit",
         if p.audit.passed {
             format!(
                 "<span class=\"ok\">passed</span>: no suppressed cell can be derived; narrowest interval {}",
-                p.audit.narrowest_interval.map_or("-".into(), |w| w.to_string())
+                p.audit
+                    .narrowest_interval
+                    .map_or("-".into(), |w| w.to_string())
             )
         } else {
-            format!("<span class=\"fail\">FAILED</span>: {}", e(&p.audit.failures.join("; ")))
+            format!(
+                "<span class=\"fail\">FAILED</span>: {}",
+                e(&p.audit.failures.join("; "))
+            )
         },
     );
-    item("Input", e(&format!("{} ({}, delimiter `{}`)", p.input.file, p.input.decoding, p.input.delimiter)));
+    item(
+        "Input",
+        e(&format!(
+            "{} ({}, delimiter `{}`)",
+            p.input.file, p.input.decoding, p.input.delimiter
+        )),
+    );
     item(
         "Rows",
         format!(
             "{} read, {} accepted, {} rejected, {} of other projects skipped",
-            p.input.rows_read, p.input.rows_accepted, p.input.rows_rejected, p.input.rows_other_projects
+            p.input.rows_read,
+            p.input.rows_accepted,
+            p.input.rows_rejected,
+            p.input.rows_other_projects
         ),
     );
-    item("Dropped columns (never read)", e(&list_or_none(&p.dropped_columns)));
-    item("Allowlisted columns not in the file", e(&list_or_none(&p.input.absent_columns)));
+    item(
+        "Dropped columns (never read)",
+        e(&list_or_none(&p.dropped_columns)),
+    );
+    item(
+        "Allowlisted columns not in the file",
+        e(&list_or_none(&p.input.absent_columns)),
+    );
     let _ = writeln!(o, "</dl>");
     let _ = writeln!(o, "<h2>Rejected rows (kept out of every count)</h2>");
     if p.rejected_rows.is_empty() {
         let _ = writeln!(o, "<p>None.</p>");
     } else {
-        let _ = writeln!(o, "<table><tr><th>Line</th><th>Column</th><th>Reason</th></tr>");
+        let _ = writeln!(
+            o,
+            "<table><tr><th>Line</th><th>Column</th><th>Reason</th></tr>"
+        );
         for r in p.rejected_rows.iter().take(LISTED_REJECTIONS) {
             let _ = writeln!(
                 o,
@@ -653,7 +781,10 @@ pub fn to_html(p: &Preview) -> String {
         let _ = writeln!(o, "</table>");
         if p.rejected_rows.len() > LISTED_REJECTIONS {
             let more = p.rejected_rows.len() - LISTED_REJECTIONS;
-            let _ = writeln!(o, "<p>... and {more} more problems (the JSON form lists them all).</p>");
+            let _ = writeln!(
+                o,
+                "<p>... and {more} more problems (the JSON form lists them all).</p>"
+            );
         }
     }
     for t in &p.tables {

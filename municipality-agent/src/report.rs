@@ -72,7 +72,9 @@ pub enum ReportError {
     #[error("the protected tables fail the disclosure audit, so no report is produced: {}", .0.join("; "))]
     AuditFailed(Vec<String>),
     /// A published cell breaks the primary rule; nothing is produced.
-    #[error("table {table}: a published cell breaks the minimum-count rule, so no report is produced")]
+    #[error(
+        "table {table}: a published cell breaks the minimum-count rule, so no report is produced"
+    )]
     Unprotected {
         /// Table id.
         table: String,
@@ -113,7 +115,11 @@ pub struct ProtectionPolicy {
 impl ProtectionPolicy {
     /// Suppression only, with these rules.
     pub fn suppression(policy: Policy) -> Self {
-        Self { mode: ProtectionMode::Suppression, suppression: policy, dp: None }
+        Self {
+            mode: ProtectionMode::Suppression,
+            suppression: policy,
+            dp: None,
+        }
     }
 }
 
@@ -178,7 +184,13 @@ pub fn prepare(
     project: Option<&str>,
     policy: &Policy,
 ) -> Result<Prepared, ReportError> {
-    prepare_with(def, input, period, project, &ProtectionPolicy::suppression(policy.clone()))
+    prepare_with(
+        def,
+        input,
+        period,
+        project,
+        &ProtectionPolicy::suppression(policy.clone()),
+    )
 }
 
 /// Like [`prepare`], under a full protection policy (any mode), with noise
@@ -203,7 +215,10 @@ pub fn prepare_with_rng<R: TryRngCore>(
     rng: R,
 ) -> Result<Prepared, ReportError> {
     let period = Period::parse(period)?;
-    let opts = IngestOptions { project: project.map(str::to_string), as_of: Some(period.last) };
+    let opts = IngestOptions {
+        project: project.map(str::to_string),
+        as_of: Some(period.last),
+    };
     let data = ingest_file(input, def, &opts)?;
     let tables = aggregate(def, &data, period.last)?;
     let supp = &policy.suppression;
@@ -211,8 +226,16 @@ pub fn prepare_with_rng<R: TryRngCore>(
         let settings = policy.dp.ok_or(ReportError::MissingDpPolicy(policy.mode))?;
         let mut bits = BitSource::new(rng);
         let noised = noise_report(&tables, &settings.policy, &mut bits)?;
-        let protected = noisy_protected(tables, &noised.tables, policy.mode.suppresses().then_some(supp));
-        let release = DpRelease { loss: noised.loss, annual_budget: settings.annual_budget, noise: noised.noise };
+        let protected = noisy_protected(
+            tables,
+            &noised.tables,
+            policy.mode.suppresses().then_some(supp),
+        );
+        let release = DpRelease {
+            loss: noised.loss,
+            annual_budget: settings.annual_budget,
+            noise: noised.noise,
+        };
         (protected, Some(release), Some(noised.tables))
     } else {
         let protected = protect(&tables, supp)?;
@@ -226,9 +249,15 @@ pub fn prepare_with_rng<R: TryRngCore>(
         (protected, None, None)
     };
     let report = match (&dp, &noise) {
-        (Some(release), Some(noisy)) => {
-            report_from_noisy(def, &data.project, &period.text, policy, noisy, &protected.suppressed, release)?
-        }
+        (Some(release), Some(noisy)) => report_from_noisy(
+            def,
+            &data.project,
+            &period.text,
+            policy,
+            noisy,
+            &protected.suppressed,
+            release,
+        )?,
         _ => report_from_protected(def, &data.project, &period.text, supp, &protected)?,
     };
     Ok(Prepared {
@@ -253,7 +282,11 @@ fn noisy_protected(exact: Vec<Table>, noisy: &[Table], suppression: Option<&Poli
             (0..t.shape.len())
                 .map(|i| match suppression {
                     Some(p) => {
-                        let n = if is_sum { t.contributors[i] } else { t.values[i] };
+                        let n = if is_sum {
+                            t.contributors[i]
+                        } else {
+                            t.values[i]
+                        };
                         n < i64::from(p.min_count)
                     }
                     None => false,
@@ -268,7 +301,10 @@ fn noisy_protected(exact: Vec<Table>, noisy: &[Table], suppression: Option<&Poli
         suppressed,
         primary_count: count,
         secondary_count: 0,
-        audit: AuditReport { passed: true, ..AuditReport::default() },
+        audit: AuditReport {
+            passed: true,
+            ..AuditReport::default()
+        },
     }
 }
 
@@ -288,7 +324,13 @@ fn report_from_noisy(
         return Err(ReportError::Shape);
     }
     let mut tables = Vec::with_capacity(def.tables.len());
-    for (((spec, table), hidden), noise) in def.tables.iter().zip(noisy).zip(suppressed).zip(&release.noise) {
+    for (((spec, table), hidden), noise) in def
+        .tables
+        .iter()
+        .zip(noisy)
+        .zip(suppressed)
+        .zip(&release.noise)
+    {
         let shape = &table.shape;
         if shape.id != spec.shape.id || noise.table != shape.id || hidden.len() != shape.len() {
             return Err(ReportError::Shape);
@@ -296,13 +338,24 @@ fn report_from_noisy(
         let is_sum = matches!(shape.measure, Measure::Sum(_));
         let cells = (0..shape.len())
             .map(|cell| {
-                let key = shape.key_codes(cell).into_iter().map(str::to_string).collect();
+                let key = shape
+                    .key_codes(cell)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
                 let (value, contributors) = if hidden[cell] {
                     (pb::cell::Value::Suppressed(pb::Suppressed {}), None)
                 } else {
-                    (pb::cell::Value::Count(table.values[cell]), is_sum.then_some(table.contributors[cell]))
+                    (
+                        pb::cell::Value::Count(table.values[cell]),
+                        is_sum.then_some(table.contributors[cell]),
+                    )
                 };
-                pb::Cell { key, value: Some(value), contributors }
+                pb::Cell {
+                    key,
+                    value: Some(value),
+                    contributors,
+                }
             })
             .collect();
         tables.push(pb::Table {
@@ -312,7 +365,10 @@ fn report_from_noisy(
             dp: Some(pb::DpParameters {
                 mechanism: noise.values.name().to_string(),
                 scale: noise.values.parameter().to_string(),
-                contributors_scale: noise.contributors.map(|m| m.parameter().to_string()).unwrap_or_default(),
+                contributors_scale: noise
+                    .contributors
+                    .map(|m| m.parameter().to_string())
+                    .unwrap_or_default(),
             }),
         });
     }
@@ -353,29 +409,48 @@ pub fn report_from_protected(
     policy: &Policy,
     protected: &Protected,
 ) -> Result<pb::Report, ReportError> {
-    if protected.tables.len() != def.tables.len() || protected.suppressed.len() != def.tables.len() {
+    if protected.tables.len() != def.tables.len() || protected.suppressed.len() != def.tables.len()
+    {
         return Err(ReportError::Shape);
     }
     let mut tables = Vec::with_capacity(def.tables.len());
-    for ((spec, table), suppressed) in def.tables.iter().zip(&protected.tables).zip(&protected.suppressed) {
+    for ((spec, table), suppressed) in def
+        .tables
+        .iter()
+        .zip(&protected.tables)
+        .zip(&protected.suppressed)
+    {
         let shape = &table.shape;
-        if shape.id != spec.shape.id || suppressed.len() != shape.len() || table.values.len() != shape.len() {
+        if shape.id != spec.shape.id
+            || suppressed.len() != shape.len()
+            || table.values.len() != shape.len()
+        {
             return Err(ReportError::Shape);
         }
         let is_sum = matches!(shape.measure, Measure::Sum(_));
         let mut cells = Vec::with_capacity(shape.len());
         for (cell, &hidden) in suppressed.iter().enumerate() {
-            let key = shape.key_codes(cell).into_iter().map(str::to_string).collect();
+            let key = shape
+                .key_codes(cell)
+                .into_iter()
+                .map(str::to_string)
+                .collect();
             let (value, contributors) = if hidden {
                 (pb::cell::Value::Suppressed(pb::Suppressed {}), None)
             } else {
                 let (v, c) = (table.values[cell], table.contributors[cell]);
                 if policy.is_primary(v, c, is_sum) {
-                    return Err(ReportError::Unprotected { table: shape.id.clone() });
+                    return Err(ReportError::Unprotected {
+                        table: shape.id.clone(),
+                    });
                 }
                 (pb::cell::Value::Count(v), is_sum.then_some(c))
             };
-            cells.push(pb::Cell { key, value: Some(value), contributors });
+            cells.push(pb::Cell {
+                key,
+                value: Some(value),
+                contributors,
+            });
         }
         tables.push(pb::Table {
             id: shape.id.clone(),

@@ -30,27 +30,111 @@ pub struct Project {
 
 /// The 21 projects of 2005-2006: nine municipalities and twelve Oslo districts.
 pub const PROJECTS: [Project; 21] = [
-    Project { id: "bergen", name: "Bergen", region: "vestland" },
-    Project { id: "baerum", name: "Bærum", region: "akershus" },
-    Project { id: "drammen", name: "Drammen", region: "buskerud" },
-    Project { id: "eidsberg", name: "Eidsberg", region: "ostfold" },
-    Project { id: "fredrikstad", name: "Fredrikstad", region: "ostfold" },
-    Project { id: "kristiansand", name: "Kristiansand", region: "agder" },
-    Project { id: "moss", name: "Moss", region: "ostfold" },
-    Project { id: "skien", name: "Skien", region: "telemark" },
-    Project { id: "trondheim", name: "Trondheim", region: "trondelag" },
-    Project { id: "oslo-alna", name: "Oslo Alna", region: "oslo" },
-    Project { id: "oslo-bjerke", name: "Oslo Bjerke", region: "oslo" },
-    Project { id: "oslo-frogner", name: "Oslo Frogner", region: "oslo" },
-    Project { id: "oslo-gamle-oslo", name: "Oslo Gamle Oslo", region: "oslo" },
-    Project { id: "oslo-grorud", name: "Oslo Grorud", region: "oslo" },
-    Project { id: "oslo-grunerlokka", name: "Oslo Grünerløkka", region: "oslo" },
-    Project { id: "oslo-nordstrand", name: "Oslo Nordstrand", region: "oslo" },
-    Project { id: "oslo-sagene", name: "Oslo Sagene", region: "oslo" },
-    Project { id: "oslo-st-hanshaugen", name: "Oslo St. Hanshaugen", region: "oslo" },
-    Project { id: "oslo-stovner", name: "Oslo Stovner", region: "oslo" },
-    Project { id: "oslo-sondre-nordstrand", name: "Oslo Søndre Nordstrand", region: "oslo" },
-    Project { id: "oslo-ostensjo", name: "Oslo Østensjø", region: "oslo" },
+    Project {
+        id: "bergen",
+        name: "Bergen",
+        region: "vestland",
+    },
+    Project {
+        id: "baerum",
+        name: "Bærum",
+        region: "akershus",
+    },
+    Project {
+        id: "drammen",
+        name: "Drammen",
+        region: "buskerud",
+    },
+    Project {
+        id: "eidsberg",
+        name: "Eidsberg",
+        region: "ostfold",
+    },
+    Project {
+        id: "fredrikstad",
+        name: "Fredrikstad",
+        region: "ostfold",
+    },
+    Project {
+        id: "kristiansand",
+        name: "Kristiansand",
+        region: "agder",
+    },
+    Project {
+        id: "moss",
+        name: "Moss",
+        region: "ostfold",
+    },
+    Project {
+        id: "skien",
+        name: "Skien",
+        region: "telemark",
+    },
+    Project {
+        id: "trondheim",
+        name: "Trondheim",
+        region: "trondelag",
+    },
+    Project {
+        id: "oslo-alna",
+        name: "Oslo Alna",
+        region: "oslo",
+    },
+    Project {
+        id: "oslo-bjerke",
+        name: "Oslo Bjerke",
+        region: "oslo",
+    },
+    Project {
+        id: "oslo-frogner",
+        name: "Oslo Frogner",
+        region: "oslo",
+    },
+    Project {
+        id: "oslo-gamle-oslo",
+        name: "Oslo Gamle Oslo",
+        region: "oslo",
+    },
+    Project {
+        id: "oslo-grorud",
+        name: "Oslo Grorud",
+        region: "oslo",
+    },
+    Project {
+        id: "oslo-grunerlokka",
+        name: "Oslo Grünerløkka",
+        region: "oslo",
+    },
+    Project {
+        id: "oslo-nordstrand",
+        name: "Oslo Nordstrand",
+        region: "oslo",
+    },
+    Project {
+        id: "oslo-sagene",
+        name: "Oslo Sagene",
+        region: "oslo",
+    },
+    Project {
+        id: "oslo-st-hanshaugen",
+        name: "Oslo St. Hanshaugen",
+        region: "oslo",
+    },
+    Project {
+        id: "oslo-stovner",
+        name: "Oslo Stovner",
+        region: "oslo",
+    },
+    Project {
+        id: "oslo-sondre-nordstrand",
+        name: "Oslo Søndre Nordstrand",
+        region: "oslo",
+    },
+    Project {
+        id: "oslo-ostensjo",
+        name: "Oslo Østensjø",
+        region: "oslo",
+    },
 ];
 
 /// The project with this id.
@@ -59,8 +143,16 @@ pub fn project(id: &str) -> Option<&'static Project> {
 }
 
 /// Columns a real export carries that must never leave; filled with canaries.
-pub const FORBIDDEN_COLUMNS: [&str; 8] =
-    ["name", "address", "phone", "national_id", "health_notes", "diagnosis", "sick_leave_days", "caseworker_notes"];
+pub const FORBIDDEN_COLUMNS: [&str; 8] = [
+    "name",
+    "address",
+    "phone",
+    "national_id",
+    "health_notes",
+    "diagnosis",
+    "sick_leave_days",
+    "caseworker_notes",
+];
 
 /// Every canary value starts with this, except national ids, which start with [`CANARY_ID_PREFIX`].
 pub const CANARY_PREFIX: &str = "CANARY-";
@@ -110,7 +202,12 @@ impl Default for SampleOptions {
 impl SampleOptions {
     /// `;`-delimited Windows-1252 with Norwegian aliases: a typical spreadsheet export.
     pub fn spreadsheet() -> Self {
-        Self { delimiter: b';', encoding: SampleEncoding::Windows1252, norwegian: true, ..Self::default() }
+        Self {
+            delimiter: b';',
+            encoding: SampleEncoding::Windows1252,
+            norwegian: true,
+            ..Self::default()
+        }
     }
 }
 
@@ -226,7 +323,15 @@ pub fn header(opts: &SampleOptions) -> Vec<&'static str> {
     if opts.project_column {
         h.push("project");
     }
-    h.extend(["referred_on", "referral_source", "intake", "not_admitted_reason", "started_on", "ended_on", "outcome"]);
+    h.extend([
+        "referred_on",
+        "referral_source",
+        "intake",
+        "not_admitted_reason",
+        "started_on",
+        "ended_on",
+        "outcome",
+    ]);
     if opts.forbidden_columns {
         h.extend(["address", "phone"]);
     }
@@ -248,7 +353,14 @@ pub fn header(opts: &SampleOptions) -> Vec<&'static str> {
     if opts.forbidden_columns {
         h.extend(["health_notes", "diagnosis", "sick_leave_days"]);
     }
-    h.extend(["prior_measures", "programme_measures", "contact_persons", "employed_6m", "employed_12m", "follow_up"]);
+    h.extend([
+        "prior_measures",
+        "programme_measures",
+        "contact_persons",
+        "employed_6m",
+        "employed_12m",
+        "follow_up",
+    ]);
     if opts.forbidden_columns {
         h.push("caseworker_notes");
     }
@@ -346,9 +458,19 @@ const EDU_NO: &[(&str, &str, u32)] = &[
     ("upper_secondary", "videregående", 10),
     ("higher", "høyere", 5),
 ];
-const FOLLOW_UP: &[(&str, &str, u32)] = &[("yes", "ja", 70), ("no", "nei", 20), ("declined", "avslått", 10)];
-const PRIOR: &[&str] =
-    &["norwegian_training", "vocational_course", "nav_measure", "job_seeking_course", "work_practice", "education"];
+const FOLLOW_UP: &[(&str, &str, u32)] = &[
+    ("yes", "ja", 70),
+    ("no", "nei", 20),
+    ("declined", "avslått", 10),
+];
+const PRIOR: &[&str] = &[
+    "norwegian_training",
+    "vocational_course",
+    "nav_measure",
+    "job_seeking_course",
+    "work_practice",
+    "education",
+];
 const PROGRAMME: &[&str] = &[
     "norwegian_ordinary",
     "norwegian_vocational",
@@ -391,7 +513,11 @@ const REASONS: [&str; 11] = [
     "other",
 ];
 
-fn code3<'a>(rng: &mut ChaCha8Rng, items: &'a [(&'a str, &'a str, u32)], norwegian: bool) -> &'a str {
+fn code3<'a>(
+    rng: &mut ChaCha8Rng,
+    items: &'a [(&'a str, &'a str, u32)],
+    norwegian: bool,
+) -> &'a str {
     let total: u32 = items.iter().map(|i| i.2).sum();
     let mut r = rng.random_range(0..total);
     for (en, no, w) in items {
@@ -433,7 +559,11 @@ fn generate(
     let mut line = String::with_capacity(1024);
     push_row(&mut line, header.iter().copied(), opts.delimiter);
     emit(line.as_bytes())?;
-    let mut stats = SampleStats { rows, women: 0, status: [0; STATUS_LEAVES.len()] };
+    let mut stats = SampleStats {
+        rows,
+        women: 0,
+        status: [0; STATUS_LEAVES.len()],
+    };
     let status_weights: Vec<(usize, u32)> = TABLE_3.iter().copied().enumerate().collect();
     let start = day(2005, Month::January, 3);
     let nor = opts.norwegian;
@@ -476,7 +606,11 @@ fn generate(
             push(project.to_string());
         }
         push(date_text(referred, nor));
-        push(if missing(&mut rng) { String::new() } else { code3(&mut rng, REFERRAL, nor).to_string() });
+        push(if missing(&mut rng) {
+            String::new()
+        } else {
+            code3(&mut rng, REFERRAL, nor).to_string()
+        });
         push(
             match (leaf, nor) {
                 (0..=9, false) => "admitted",
@@ -488,7 +622,11 @@ fn generate(
             }
             .to_string(),
         );
-        push(if leaf >= 11 { REASONS[leaf - 11].to_string() } else { String::new() });
+        push(if leaf >= 11 {
+            REASONS[leaf - 11].to_string()
+        } else {
+            String::new()
+        });
         push(started.map(|d| date_text(d, nor)).unwrap_or_default());
         push(ended.map(|d| date_text(d, nor)).unwrap_or_default());
         push(outcome.to_string());
@@ -507,38 +645,100 @@ fn generate(
         );
         push(rng.random_range(1950..=1985).to_string());
         let countries = if female { COUNTRIES_F } else { COUNTRIES_M };
-        push(if missing(&mut rng) { String::new() } else { (*pick(&mut rng, countries)).to_string() });
-        push(if missing(&mut rng) { String::new() } else { code3(&mut rng, RESIDENCE, nor).to_string() });
-        let years_range = pick(&mut rng, &[(0..5, 18), (5..10, 47), (10..20, 32), (20..30, 3)]).clone();
+        push(if missing(&mut rng) {
+            String::new()
+        } else {
+            (*pick(&mut rng, countries)).to_string()
+        });
+        push(if missing(&mut rng) {
+            String::new()
+        } else {
+            code3(&mut rng, RESIDENCE, nor).to_string()
+        });
+        let years_range = pick(
+            &mut rng,
+            &[(0..5, 18), (5..10, 47), (10..20, 32), (20..30, 3)],
+        )
+        .clone();
         let years_here: i32 = rng.random_range(years_range);
-        push(if missing(&mut rng) { String::new() } else { (2006 - years_here).to_string() });
-        push(if missing(&mut rng) { String::new() } else { code3(&mut rng, MARITAL, nor).to_string() });
+        push(if missing(&mut rng) {
+            String::new()
+        } else {
+            (2006 - years_here).to_string()
+        });
+        push(if missing(&mut rng) {
+            String::new()
+        } else {
+            code3(&mut rng, MARITAL, nor).to_string()
+        });
         let children = if rng.random_bool(0.32) {
             0
         } else {
-            *pick(&mut rng, &[(1, 18), (2, 30), (3, 25), (4, 14), (5, 8), (6, 3), (7, 1), (8, 1)])
+            *pick(
+                &mut rng,
+                &[
+                    (1, 18),
+                    (2, 30),
+                    (3, 25),
+                    (4, 14),
+                    (5, 8),
+                    (6, 3),
+                    (7, 1),
+                    (8, 1),
+                ],
+            )
         };
         push(children.to_string());
         let edu: i32 = *pick(&mut rng, &[(0, 25), (2, 15), (6, 25), (10, 35)]);
-        push(if missing(&mut rng) { String::new() } else { (edu + rng.random_range(0..3)).min(30).to_string() });
-        push(if missing(&mut rng) { String::new() } else { code3(&mut rng, EDU_NO, nor).to_string() });
-        let wa = if rng.random_bool(0.45) { 0 } else { rng.random_range(1..16) };
+        push(if missing(&mut rng) {
+            String::new()
+        } else {
+            (edu + rng.random_range(0..3)).min(30).to_string()
+        });
+        push(if missing(&mut rng) {
+            String::new()
+        } else {
+            code3(&mut rng, EDU_NO, nor).to_string()
+        });
+        let wa = if rng.random_bool(0.45) {
+            0
+        } else {
+            rng.random_range(1..16)
+        };
         push(wa.to_string());
-        let wn = if rng.random_bool(0.30) { 0 } else { rng.random_range(1..11) };
+        let wn = if rng.random_bool(0.30) {
+            0
+        } else {
+            rng.random_range(1..11)
+        };
         push(wn.to_string());
         let without: i32 = *pick(&mut rng, &[(1, 40), (5, 30), (10, 22), (20, 8)]);
         push((without + rng.random_range(0..4)).to_string());
         let assist_years: i32 = *pick(&mut rng, &[(0, 3), (1, 32), (5, 51), (10, 13), (20, 1)]);
-        push(if missing(&mut rng) { String::new() } else { (assist_years * 12 + rng.random_range(6..12)).to_string() });
+        push(if missing(&mut rng) {
+            String::new()
+        } else {
+            (assist_years * 12 + rng.random_range(6..12)).to_string()
+        });
         if opts.forbidden_columns {
-            push(format!("{CANARY_PREFIX}HEALTH-{n}; ryggsmerter, søvnproblemer"));
+            push(format!(
+                "{CANARY_PREFIX}HEALTH-{n}; ryggsmerter, søvnproblemer"
+            ));
             push(format!("{CANARY_PREFIX}DIAG-{n}"));
             push(format!("{CANARY_PREFIX}SICK-{n}"));
         }
         let prior = if rng.random_bool(0.15) {
-            if nor { "ingen".to_string() } else { "none".to_string() }
+            if nor {
+                "ingen".to_string()
+            } else {
+                "none".to_string()
+            }
         } else {
-            let mut items: Vec<&str> = PRIOR.iter().copied().filter(|_| rng.random_bool(0.35)).collect();
+            let mut items: Vec<&str> = PRIOR
+                .iter()
+                .copied()
+                .filter(|_| rng.random_bool(0.35))
+                .collect();
             if items.is_empty() {
                 items.push(PRIOR[0]);
             }
@@ -546,7 +746,11 @@ fn generate(
         };
         push(prior);
         if admitted {
-            let mut items: Vec<&str> = PROGRAMME.iter().copied().filter(|_| rng.random_bool(0.2)).collect();
+            let mut items: Vec<&str> = PROGRAMME
+                .iter()
+                .copied()
+                .filter(|_| rng.random_bool(0.2))
+                .collect();
             if items.is_empty() {
                 items.push(PROGRAMME[0]);
             }
@@ -578,7 +782,9 @@ fn generate(
             push(String::new());
         }
         if opts.forbidden_columns {
-            push(format!("{CANARY_PREFIX}NOTE-{n}: samtale om \"plan\", oppfølging; neste møte"));
+            push(format!(
+                "{CANARY_PREFIX}NOTE-{n}: samtale om \"plan\", oppfølging; neste møte"
+            ));
         }
         line.clear();
         push_row(&mut line, fields.iter().map(String::as_str), opts.delimiter);

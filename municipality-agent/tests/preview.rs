@@ -36,7 +36,10 @@ fn sample(
 }
 
 fn cell(t: &Table, codes: &[&str]) -> i64 {
-    t.values[t.shape.cell_by_codes(codes).unwrap_or_else(|| panic!("{} {codes:?}", t.shape.id))]
+    t.values[t
+        .shape
+        .cell_by_codes(codes)
+        .unwrap_or_else(|| panic!("{} {codes:?}", t.shape.id))]
 }
 
 #[test]
@@ -44,7 +47,15 @@ fn tables_match_the_generated_truth_and_margins_add_up() {
     let dir = tempfile::tempdir().unwrap();
     let (path, stats) = sample(dir.path(), "bergen", 600, &SampleOptions::default());
     let d = def();
-    let data = ingest_file(&path, &d, &IngestOptions { project: None, as_of: Some(STATUS_DAY) }).unwrap();
+    let data = ingest_file(
+        &path,
+        &d,
+        &IngestOptions {
+            project: None,
+            as_of: Some(STATUS_DAY),
+        },
+    )
+    .unwrap();
     assert_eq!(data.participants.len(), 600);
     let tables = aggregate(&d, &data, STATUS_DAY).unwrap();
     assert_eq!(tables.len(), d.tables.len());
@@ -59,20 +70,38 @@ fn tables_match_the_generated_truth_and_margins_add_up() {
     assert_eq!(cell(status, &["total", "total"]), 600);
     assert_eq!(cell(status, &["total", "female"]), stats.women as i64);
     for (i, leaf) in STATUS_LEAVES.iter().enumerate() {
-        assert_eq!(cell(status, &[leaf, "total"]), stats.status[i] as i64, "{leaf}");
+        assert_eq!(
+            cell(status, &[leaf, "total"]),
+            stats.status[i] as i64,
+            "{leaf}"
+        );
     }
     // The intake table's cells are the status table's first level.
     let intake = by_id("intake");
     for level in ["total", "admitted", "assessing", "not_admitted"] {
         for g in ["total", "female", "male"] {
-            assert_eq!(cell(intake, &[level, g]), cell(status, &[level, g]), "{level} {g}");
+            assert_eq!(
+                cell(intake, &[level, g]),
+                cell(status, &[level, g]),
+                "{level} {g}"
+            );
         }
     }
     // Tables over participants count exactly the admitted, by gender.
-    for id in ["country", "residence_basis", "years_in_norway", "marital_status", "education_abroad", "contact_persons"]
-    {
+    for id in [
+        "country",
+        "residence_basis",
+        "years_in_norway",
+        "marital_status",
+        "education_abroad",
+        "contact_persons",
+    ] {
         for g in ["total", "female", "male"] {
-            assert_eq!(cell(by_id(id), &["total", g]), cell(status, &["admitted", g]), "{id} {g}");
+            assert_eq!(
+                cell(by_id(id), &["total", g]),
+                cell(status, &["admitted", g]),
+                "{id} {g}"
+            );
         }
     }
     // The sum table: contributors are people with children, never more than the participants.
@@ -88,7 +117,10 @@ fn tables_match_the_generated_truth_and_margins_add_up() {
     // Incentive flags only for exits to work.
     let inc = by_id("incentive");
     assert!(cell(inc, &["employed_12m", "total"]) <= cell(inc, &["employed_6m", "total"]));
-    assert!(cell(inc, &["employed_6m", "total"]) <= cell(status, &["admitted.work_or_education", "total"]));
+    assert!(
+        cell(inc, &["employed_6m", "total"])
+            <= cell(status, &["admitted.work_or_education", "total"])
+    );
 }
 
 #[test]
@@ -123,7 +155,10 @@ fn contains(hay: &[u8], needle: &str) -> bool {
 fn forbidden_columns_never_reach_the_payload_or_the_tables() {
     let dir = tempfile::tempdir().unwrap();
     let d = def();
-    for (project, opts) in [("bergen", SampleOptions::default()), ("oslo-grunerlokka", SampleOptions::spreadsheet())] {
+    for (project, opts) in [
+        ("bergen", SampleOptions::default()),
+        ("oslo-grunerlokka", SampleOptions::spreadsheet()),
+    ] {
         let (path, stats) = sample(dir.path(), project, 170, &opts);
         let prepared = prepare(&d, &path, "2006", None, &Policy::default()).unwrap();
         assert_eq!(prepared.summary.rows_accepted, stats.rows);
@@ -135,18 +170,29 @@ fn forbidden_columns_never_reach_the_payload_or_the_tables() {
 
         let payload = prepared.payload(1_160_000_000);
         let source = std::fs::read(&path).unwrap();
-        assert!(contains(&source, CANARY_PREFIX) && contains(&source, "99999000001"), "the canaries are in the export");
+        assert!(
+            contains(&source, CANARY_PREFIX) && contains(&source, "99999000001"),
+            "the canaries are in the export"
+        );
         assert!(!contains(&payload, "CANARY"), "canary in payload");
         for n in 1..=stats.rows {
-            assert!(!contains(&payload, &format!("{CANARY_ID_PREFIX}{n:06}")), "national id {n} in payload");
+            assert!(
+                !contains(&payload, &format!("{CANARY_ID_PREFIX}{n:06}")),
+                "national id {n} in payload"
+            );
         }
-        for c in FORBIDDEN_COLUMNS.iter().chain(&["person_ref", "ryggsmerter", "Bjørnæs"]) {
+        for c in FORBIDDEN_COLUMNS
+            .iter()
+            .chain(&["person_ref", "ryggsmerter", "Bjørnæs"])
+        {
             assert!(!contains(&payload, c), "{c} in payload");
         }
 
         let preview = render::preview(&d, &prepared, 1_160_000_000);
         let json = render::to_json(&preview);
-        assert!(!json.contains("CANARY") && !json.contains("99999000") && !json.contains("ryggsmerter"));
+        assert!(
+            !json.contains("CANARY") && !json.contains("99999000") && !json.contains("ryggsmerter")
+        );
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         let tables = serde_json::to_string(&v["tables"]).unwrap();
         for c in FORBIDDEN_COLUMNS {
@@ -175,12 +221,26 @@ fn payload_marks_cells_only_as_suppressed_and_ids_are_content_derived() {
     assert_ne!(other.report.report_id, a.report.report_id);
 
     let decoded = pb::Report::decode(a.payload(7).as_slice()).unwrap();
-    assert_eq!((decoded.project.as_str(), decoded.period.as_str(), decoded.created_unix), ("skien", "2006-H2", 7));
+    assert_eq!(
+        (
+            decoded.project.as_str(),
+            decoded.period.as_str(),
+            decoded.created_unix
+        ),
+        ("skien", "2006-H2", 7)
+    );
     assert_eq!(decoded.tables.len(), d.tables.len());
     let mut suppressed = 0;
     for (t, spec) in decoded.tables.iter().zip(&d.tables) {
         assert_eq!(t.id, spec.shape.id);
-        assert_eq!(t.dimensions, spec.shape.dimensions.iter().map(|d| d.id.clone()).collect::<Vec<_>>());
+        assert_eq!(
+            t.dimensions,
+            spec.shape
+                .dimensions
+                .iter()
+                .map(|d| d.id.clone())
+                .collect::<Vec<_>>()
+        );
         assert_eq!(t.cells.len(), spec.shape.len());
         let is_sum = matches!(spec.shape.measure, prikk_privacy::table::Measure::Sum(_));
         for (i, c) in t.cells.iter().enumerate() {
@@ -191,7 +251,12 @@ fn payload_marks_cells_only_as_suppressed_and_ids_are_content_derived() {
                     assert!(c.contributors.is_none());
                 }
                 Some(pb::cell::Value::Count(v)) => {
-                    assert!(!(1..5).contains(v) || is_sum, "{} {:?} = {v} published", t.id, c.key);
+                    assert!(
+                        !(1..5).contains(v) || is_sum,
+                        "{} {:?} = {v} published",
+                        t.id,
+                        c.key
+                    );
                     assert_eq!(c.contributors.is_some(), is_sum);
                     if let Some(n) = c.contributors {
                         assert!(n == 0 || n >= 5);
@@ -201,7 +266,12 @@ fn payload_marks_cells_only_as_suppressed_and_ids_are_content_derived() {
             }
         }
     }
-    let expected: usize = a.protected.suppressed.iter().map(|s| s.iter().filter(|&&x| x).count()).sum();
+    let expected: usize = a
+        .protected
+        .suppressed
+        .iter()
+        .map(|s| s.iter().filter(|&&x| x).count())
+        .sum();
     assert_eq!(suppressed, expected);
     assert!(suppressed > 0, "a 90-person project has small cells");
     // The serialized form has no field beyond the contract's (no primary marker).
@@ -216,14 +286,28 @@ fn agent() -> Command {
 fn preview_command_json_html_and_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = sample(dir.path(), "drammen", 120, &SampleOptions::default());
-    let out = agent().args(["preview", "--period", "2006", "--format", "json", "--input"]).arg(&path).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = agent()
+        .args(["preview", "--period", "2006", "--format", "json", "--input"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let tables = v["tables"].as_array().unwrap();
     assert_eq!(tables.len(), def().tables.len());
     let mut saw_total = false;
     for t in tables {
-        let dims: Vec<&str> = t["dimensions"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+        let dims: Vec<&str> = t["dimensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap())
+            .collect();
         assert!(t["id"].is_string());
         for c in t["cells"].as_array().unwrap() {
             let key = c["key"].as_object().unwrap();
@@ -242,23 +326,43 @@ fn preview_command_json_html_and_exit_codes() {
     assert_eq!(v["audit"]["passed"], true);
     assert_eq!(v["report_id"].as_str().unwrap().len(), 32);
     assert_eq!(v["payload_sha256"].as_str().unwrap().len(), 64);
-    assert!(v["dropped_columns"].as_array().unwrap().iter().any(|c| c == "diagnosis"));
+    assert!(
+        v["dropped_columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "diagnosis")
+    );
 
     // Text: `:` marks suppressed cells; the policy and the audit are stated.
-    let out = agent().args(["preview", "--period", "2006", "--min-count", "3", "--input"]).arg(&path).output().unwrap();
+    let out = agent()
+        .args(["preview", "--period", "2006", "--min-count", "3", "--input"])
+        .arg(&path)
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("counts of 1 to 2 are never published"), "{text}");
+    assert!(
+        text.contains("counts of 1 to 2 are never published"),
+        "{text}"
+    );
     assert!(text.contains("audit: PASSED"));
     assert!(text.lines().any(|l| l.trim_end().ends_with(" :")));
 
     // HTML escapes everything it shows, including column names from the file.
     let evil = dir.path().join("evil.csv");
-    let plain = SampleOptions { forbidden_columns: false, ..SampleOptions::default() };
+    let plain = SampleOptions {
+        forbidden_columns: false,
+        ..SampleOptions::default()
+    };
     let (clean, _) = sample(dir.path(), "moss", 60, &plain);
     let mut text = String::new();
     for (i, line) in std::fs::read_to_string(&clean).unwrap().lines().enumerate() {
         text.push_str(line);
-        text.push_str(if i == 0 { ",<script>alert(1)</script>\n" } else { ",x\n" });
+        text.push_str(if i == 0 {
+            ",<script>alert(1)</script>\n"
+        } else {
+            ",x\n"
+        });
     }
     text.push_str(
         &text
@@ -271,24 +375,51 @@ fn preview_command_json_html_and_exit_codes() {
     );
     text.push('\n');
     std::fs::write(&evil, text).unwrap();
-    let out = agent().args(["preview", "--period", "2006", "--format", "html", "--input"]).arg(&evil).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = agent()
+        .args(["preview", "--period", "2006", "--format", "html", "--input"])
+        .arg(&evil)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let html = String::from_utf8(out.stdout).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<style>"));
     assert!(!html.contains("<script") && html.contains("&lt;script&gt;"));
-    assert!(html.contains("gender") && !html.contains("robot"), "rejected row shown by column, never value");
+    assert!(
+        html.contains("gender") && !html.contains("robot"),
+        "rejected row shown by column, never value"
+    );
 
     // Bad input: exit code 1 with the file named; bad period: usage, exit code 2.
     let bin = dir.path().join("export.xlsx");
     std::fs::write(&bin, b"PK\x03\x04\x00\x00binary").unwrap();
-    let out = agent().args(["preview", "--period", "2006", "--input"]).arg(&bin).output().unwrap();
+    let out = agent()
+        .args(["preview", "--period", "2006", "--input"])
+        .arg(&bin)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("export.xlsx") && err.contains("line 1"), "{err}");
-    let out = agent().args(["preview", "--period", "2006-Q5", "--input"]).arg(&path).output().unwrap();
+    assert!(
+        err.contains("export.xlsx") && err.contains("line 1"),
+        "{err}"
+    );
+    let out = agent()
+        .args(["preview", "--period", "2006-Q5", "--input"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let missing = dir.path().join("nope.csv");
-    let out = agent().args(["preview", "--period", "2006", "--input"]).arg(&missing).output().unwrap();
+    let out = agent()
+        .args(["preview", "--period", "2006", "--input"])
+        .arg(&missing)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.csv"));
 }
@@ -296,8 +427,17 @@ fn preview_command_json_html_and_exit_codes() {
 #[test]
 fn sample_export_command_writes_the_21_projects() {
     let dir = tempfile::tempdir().unwrap();
-    let out = agent().args(["sample-export", "--seed", "5", "--out"]).arg(dir.path()).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = agent()
+        .args(["sample-export", "--seed", "5", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut total = 0;
     for p in municipality_agent::sample::PROJECTS {
         let text = std::fs::read_to_string(dir.path().join(format!("{}.csv", p.id))).unwrap();
@@ -308,7 +448,11 @@ fn sample_export_command_writes_the_21_projects() {
     assert!(total > 21 * 10);
     // Same seed, same files.
     let again = tempfile::tempdir().unwrap();
-    agent().args(["sample-export", "--seed", "5", "--projects", "2", "--out"]).arg(again.path()).output().unwrap();
+    agent()
+        .args(["sample-export", "--seed", "5", "--projects", "2", "--out"])
+        .arg(again.path())
+        .output()
+        .unwrap();
     assert_eq!(
         std::fs::read(dir.path().join("bergen.csv")).unwrap(),
         std::fs::read(again.path().join("bergen.csv")).unwrap()

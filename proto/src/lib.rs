@@ -17,6 +17,6 @@ pub mod pb {
 mod sign;
 
 pub use sign::{
-    KeyId, Signer, SignError, decode_exact, key_id_of, payload_sha256, sign_receipt, sign_report,
-    verify_receipt, verify_report, REPORT_DOMAIN, RECEIPT_DOMAIN,
+    KeyId, RECEIPT_DOMAIN, REPORT_DOMAIN, SignError, Signer, decode_exact, key_id_of,
+    payload_sha256, sign_receipt, sign_report, verify_receipt, verify_report,
 };

@@ -60,7 +60,9 @@ pub struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -129,9 +131,17 @@ pub fn verify_report(
 ) -> Result<pb::Report, SignError> {
     let expected = key_id_of(public_key);
     if envelope.key_id != expected {
-        return Err(SignError::WrongKey { expected, actual: envelope.key_id.clone() });
+        return Err(SignError::WrongKey {
+            expected,
+            actual: envelope.key_id.clone(),
+        });
     }
-    verify(REPORT_DOMAIN, public_key, &envelope.report, &envelope.signature)?;
+    verify(
+        REPORT_DOMAIN,
+        public_key,
+        &envelope.report,
+        &envelope.signature,
+    )?;
     decode_exact::<pb::Report>(&envelope.report, "report")
 }
 
@@ -152,15 +162,26 @@ pub fn verify_receipt(
 ) -> Result<pb::ReceiptBody, SignError> {
     let expected = key_id_of(gateway_public_key);
     if receipt.key_id != expected {
-        return Err(SignError::WrongKey { expected, actual: receipt.key_id.clone() });
+        return Err(SignError::WrongKey {
+            expected,
+            actual: receipt.key_id.clone(),
+        });
     }
-    verify(RECEIPT_DOMAIN, gateway_public_key, &receipt.body, &receipt.signature)?;
+    verify(
+        RECEIPT_DOMAIN,
+        gateway_public_key,
+        &receipt.body,
+        &receipt.signature,
+    )?;
     decode_exact::<pb::ReceiptBody>(&receipt.body, "receipt")
 }
 
 /// Decodes a message and refuses bytes that do not re-encode to the same
 /// length, which catches trailing garbage and duplicated fields.
-pub fn decode_exact<M: Message + Default>(bytes: &[u8], what: &'static str) -> Result<M, SignError> {
+pub fn decode_exact<M: Message + Default>(
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<M, SignError> {
     let m = M::decode(bytes).map_err(|_| SignError::Malformed(what))?;
     if m.encoded_len() != bytes.len() {
         return Err(SignError::Malformed(what));
@@ -177,7 +198,12 @@ mod tests {
     }
 
     fn report() -> pb::Report {
-        pb::Report { report_id: "r1".into(), project: "bergen".into(), period: "2006".into(), ..Default::default() }
+        pb::Report {
+            report_id: "r1".into(),
+            project: "bergen".into(),
+            period: "2006".into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -188,17 +214,30 @@ mod tests {
         let mut bad = env.clone();
         let last = bad.report.len() - 1;
         bad.report[last] ^= 1;
-        assert_eq!(verify_report(s.public_key(), &bad), Err(SignError::BadSignature));
+        assert_eq!(
+            verify_report(s.public_key(), &bad),
+            Err(SignError::BadSignature)
+        );
         let other = signer();
-        assert!(matches!(verify_report(other.public_key(), &env), Err(SignError::WrongKey { .. })));
+        assert!(matches!(
+            verify_report(other.public_key(), &env),
+            Err(SignError::WrongKey { .. })
+        ));
     }
 
     #[test]
     fn report_signature_is_not_a_receipt_signature() {
         let s = signer();
         let env = sign_report(&s, &report());
-        let forged = pb::Receipt { body: env.report.clone(), signature: env.signature.clone(), key_id: env.key_id.clone() };
-        assert_eq!(verify_receipt(s.public_key(), &forged), Err(SignError::BadSignature));
+        let forged = pb::Receipt {
+            body: env.report.clone(),
+            signature: env.signature.clone(),
+            key_id: env.key_id.clone(),
+        };
+        assert_eq!(
+            verify_receipt(s.public_key(), &forged),
+            Err(SignError::BadSignature)
+        );
     }
 
     #[test]

@@ -66,7 +66,8 @@ pub fn load_definition(path: Option<&std::path::Path>) -> anyhow::Result<Definit
     match path {
         None => Ok(Definition::embedded()),
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
             Ok(Definition::parse(&text, &p.display().to_string())?)
         }
     }
@@ -75,14 +76,22 @@ pub fn load_definition(path: Option<&std::path::Path>) -> anyhow::Result<Definit
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Err(e) = Period::parse(&args.period) {
-        return Err(CodedError { code: exit::USAGE, message: format!("--period: {e}") }.into());
+        return Err(CodedError {
+            code: exit::USAGE,
+            message: format!("--period: {e}"),
+        }
+        .into());
     }
     let config = crate::cli::outbox::load_config(args.config.as_deref())?;
     let mut protection = config.protection.clone();
     let mut policy: Policy = config.policy.clone();
     if let Some(k) = args.min_count {
         if k == 0 {
-            return Err(CodedError { code: exit::USAGE, message: "--min-count must be at least 1".into() }.into());
+            return Err(CodedError {
+                code: exit::USAGE,
+                message: "--min-count must be at least 1".into(),
+            }
+            .into());
         }
         policy.min_count = k;
     }
@@ -90,21 +99,29 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     protection.suppression = policy;
     let def = load_definition(args.definition.as_deref().or(config.definition.as_deref()))?;
     let project = args.project.as_deref().or_else(|| config.single_project());
-    let prepared = prepare_with(&def, &args.input, &args.period, project, &protection).map_err(|e| {
-        let code = match e {
-            ReportError::Period(_) => exit::USAGE,
-            _ => exit::INPUT,
-        };
-        CodedError { code, message: e.to_string() }
-    })?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let prepared =
+        prepare_with(&def, &args.input, &args.period, project, &protection).map_err(|e| {
+            let code = match e {
+                ReportError::Period(_) => exit::USAGE,
+                _ => exit::INPUT,
+            };
+            CodedError {
+                code,
+                message: e.to_string(),
+            }
+        })?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let created = i64::try_from(now).unwrap_or(0);
     let mut p = render::preview(&def, &prepared, created);
     if let Some(d) = &prepared.dp {
         let year = prepared.period.first.year();
         let path = args.outbox.clone().or_else(|| config.outbox.clone());
         let status = match path.filter(|p| p.exists()) {
-            Some(path) => Outbox::open(&path)?.budget_status(&prepared.project, year, d.annual_budget)?,
+            Some(path) => {
+                Outbox::open(&path)?.budget_status(&prepared.project, year, d.annual_budget)?
+            }
             // No ledger yet: nothing has been spent.
             None => crate::outbox::BudgetStatus {
                 year,
@@ -125,7 +142,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         text.push('\n');
     }
     match &args.out {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?,
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
         None => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();

@@ -40,7 +40,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         (Some(p), _) => {
             let ok = !p.is_empty()
                 && p.len() <= 64
-                && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+                && p.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
             if !ok {
                 return Err(CodedError {
                     code: exit::USAGE,
@@ -57,11 +59,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             }
             .into());
         }
-        (None, n) => PROJECTS.iter().take(n.unwrap_or(PROJECTS.len())).map(|p| p.id.to_string()).collect(),
+        (None, n) => PROJECTS
+            .iter()
+            .take(n.unwrap_or(PROJECTS.len()))
+            .map(|p| p.id.to_string())
+            .collect(),
     };
-    let mut opts = if args.spreadsheet { SampleOptions::spreadsheet() } else { SampleOptions::default() };
+    let mut opts = if args.spreadsheet {
+        SampleOptions::spreadsheet()
+    } else {
+        SampleOptions::default()
+    };
     opts.forbidden_columns = !args.no_forbidden_columns;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut total = 0;
     for id in &ids {
         let rows = args.rows.unwrap_or_else(|| project_size(id, args.seed));
@@ -71,6 +82,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         total += stats.rows;
         println!("{}\t{} rows", path.display(), stats.rows);
     }
-    eprintln!("wrote {} file(s), {total} rows, seed {}", ids.len(), args.seed);
+    eprintln!(
+        "wrote {} file(s), {total} rows, seed {}",
+        ids.len(),
+        args.seed
+    );
     Ok(exit::OK)
 }

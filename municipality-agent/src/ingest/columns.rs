@@ -23,7 +23,10 @@ impl Codes {
 
     /// Index of a canonical code.
     pub fn index_of(&self, code: &str) -> Option<u16> {
-        self.entries.iter().position(|e| e.0 == code).and_then(|i| u16::try_from(i).ok())
+        self.entries
+            .iter()
+            .position(|e| e.0 == code)
+            .and_then(|i| u16::try_from(i).ok())
     }
 
     fn lookup(&self, normalised: &[u8]) -> Option<u16> {
@@ -55,14 +58,26 @@ pub static INTAKE: Codes = Codes {
 pub static NOT_ADMITTED_REASON: Codes = Codes {
     entries: &[
         ("other_measure", &["annet_tiltak"]),
-        ("work_or_education", &["arbeid_eller_utdanning", "arbeid", "utdanning"]),
+        (
+            "work_or_education",
+            &["arbeid_eller_utdanning", "arbeid", "utdanning"],
+        ),
         ("self_supporting", &["selvforsørget", "selvforsorget"]),
         ("no_show", &["møtte_ikke", "motte_ikke"]),
         ("moved", &["flyttet"]),
         ("no_childcare", &["mangler_barnepass", "ikke_barnepass"]),
-        ("disability_pension", &["uføretrygd", "uforetrygd", "uførepensjon"]),
-        ("residence_under_2y", &["botid_under_2_år", "botid_under_2_ar"]),
-        ("assistance_under_6m", &["sosialhjelp_under_6_mnd", "sosialhjelp_under_6_måneder"]),
+        (
+            "disability_pension",
+            &["uføretrygd", "uforetrygd", "uførepensjon"],
+        ),
+        (
+            "residence_under_2y",
+            &["botid_under_2_år", "botid_under_2_ar"],
+        ),
+        (
+            "assistance_under_6m",
+            &["sosialhjelp_under_6_mnd", "sosialhjelp_under_6_måneder"],
+        ),
         ("no_need", &["ikke_behov"]),
         ("other", &["annet", "annen"]),
     ],
@@ -71,20 +86,33 @@ pub static NOT_ADMITTED_REASON: Codes = Codes {
 /// `outcome`, in the order of the status hierarchy.
 pub static OUTCOME: Codes = Codes {
     entries: &[
-        ("work_or_education", &["arbeid_eller_utdanning", "arbeid", "utdanning"]),
+        (
+            "work_or_education",
+            &["arbeid_eller_utdanning", "arbeid", "utdanning"],
+        ),
         ("other_discharge", &["annen_utskrivning", "utskrevet_annet"]),
         ("birth", &["fødsel", "fodsel"]),
         ("invalid_absence", &["ugyldig_fravær", "ugyldig_fravaer"]),
         ("moved", &["flyttet"]),
-        ("referred_elsewhere", &["henvist_videre", "henvist_annet_sted"]),
-        ("full_time_not_feasible", &["fulltid_ikke_mulig", "heltid_ikke_mulig"]),
+        (
+            "referred_elsewhere",
+            &["henvist_videre", "henvist_annet_sted"],
+        ),
+        (
+            "full_time_not_feasible",
+            &["fulltid_ikke_mulig", "heltid_ikke_mulig"],
+        ),
         ("other_termination", &["annet_avbrudd", "avbrutt_annet"]),
     ],
 };
 
 /// `gender`.
-pub static GENDER: Codes =
-    Codes { entries: &[("female", &["kvinne", "k", "f", "kvinnelig"]), ("male", &["mann", "m", "mannlig"])] };
+pub static GENDER: Codes = Codes {
+    entries: &[
+        ("female", &["kvinne", "k", "f", "kvinnelig"]),
+        ("male", &["mann", "m", "mannlig"]),
+    ],
+};
 
 /// `referral_source`.
 pub static REFERRAL_SOURCE: Codes = Codes {
@@ -101,10 +129,26 @@ pub static REFERRAL_SOURCE: Codes = Codes {
 pub static RESIDENCE_BASIS: Codes = Codes {
     entries: &[
         ("asylum", &["asyl"]),
-        ("humanitarian", &["humanitært", "humanitaert", "humanitært_grunnlag"]),
-        ("resettlement", &["overføringsflyktning", "overforingsflyktning", "kvoteflyktning"]),
-        ("family_refugee", &["familiegjenforent_med_flyktning", "familie_flyktning"]),
-        ("family_other", &["familiegjenforent_annet", "familie_annet"]),
+        (
+            "humanitarian",
+            &["humanitært", "humanitaert", "humanitært_grunnlag"],
+        ),
+        (
+            "resettlement",
+            &[
+                "overføringsflyktning",
+                "overforingsflyktning",
+                "kvoteflyktning",
+            ],
+        ),
+        (
+            "family_refugee",
+            &["familiegjenforent_med_flyktning", "familie_flyktning"],
+        ),
+        (
+            "family_other",
+            &["familiegjenforent_annet", "familie_annet"],
+        ),
         ("work", &["arbeid"]),
         ("other", &["annet", "annen"]),
     ],
@@ -126,7 +170,10 @@ pub static EDUCATION_NORWAY: Codes = Codes {
     entries: &[
         ("none", &["ingen"]),
         ("primary", &["grunnskole"]),
-        ("upper_secondary_courses", &["videregående_kurs", "videregaende_kurs"]),
+        (
+            "upper_secondary_courses",
+            &["videregående_kurs", "videregaende_kurs"],
+        ),
         ("upper_secondary", &["videregående", "videregaende"]),
         ("higher", &["høyere", "hoyere", "høyere_utdanning"]),
     ],
@@ -151,11 +198,17 @@ pub static PROGRAMME_MEASURES: Codes = Codes {
         ("norwegian_ordinary", &["norsk_ordinær", "norsk_ordinaer"]),
         ("norwegian_vocational", &["yrkesrettet_norsk"]),
         ("norwegian_ict", &["norsk_ikt"]),
-        ("ambulant_teacher", &["ambulerende_lærer", "ambulerende_laerer"]),
+        (
+            "ambulant_teacher",
+            &["ambulerende_lærer", "ambulerende_laerer"],
+        ),
         ("language_practice", &["språkpraksis", "sprakpraksis"]),
         ("dialogue_group", &["dialoggruppe"]),
         ("job_seeking_cv", &["jobbsøking_cv", "jobbsoking_cv"]),
-        ("work_practice_municipal", &["arbeidspraksis_kommune", "kommunal_arbeidspraksis"]),
+        (
+            "work_practice_municipal",
+            &["arbeidspraksis_kommune", "kommunal_arbeidspraksis"],
+        ),
         ("work_practice_nav", &["arbeidspraksis_nav"]),
         ("vocational_course", &["yrkeskurs"]),
         ("wage_subsidy", &["lønnstilskudd", "lonnstilskudd"]),
@@ -263,14 +316,26 @@ impl std::fmt::Display for Reason {
         match self {
             Reason::Missing => write!(f, "required value is empty"),
             Reason::NotACode(exp) => write!(f, "not a valid code; expected one of: {exp}"),
-            Reason::NotADate => write!(f, "not a date; expected YYYY-MM-DD or DD.MM.YYYY (years 1900-2100)"),
+            Reason::NotADate => write!(
+                f,
+                "not a date; expected YYYY-MM-DD or DD.MM.YYYY (years 1900-2100)"
+            ),
             Reason::NotAnInteger => write!(f, "not a whole number"),
             Reason::OutOfRange { lo, hi } => {
                 write!(f, "out of range; expected a whole number from {lo} to {hi}")
             }
-            Reason::NotABool => write!(f, "not a yes/no value; expected yes, no, true, false, 1, 0, ja or nei"),
-            Reason::NotACountry => write!(f, "not a country code; expected two letters (ISO 3166-1 alpha-2)"),
-            Reason::NotACodeList(exp) => write!(f, "not a `|`-separated list of codes; expected codes from: {exp}"),
+            Reason::NotABool => write!(
+                f,
+                "not a yes/no value; expected yes, no, true, false, 1, 0, ja or nei"
+            ),
+            Reason::NotACountry => write!(
+                f,
+                "not a country code; expected two letters (ISO 3166-1 alpha-2)"
+            ),
+            Reason::NotACodeList(exp) => write!(
+                f,
+                "not a `|`-separated list of codes; expected codes from: {exp}"
+            ),
             Reason::BelowMinimum { what, minimum } => {
                 write!(f, "{what} is below the smallest valid value {minimum}")
             }
@@ -283,7 +348,10 @@ impl std::fmt::Display for Reason {
             Reason::FieldCount { expected, found } => {
                 write!(f, "the row has {found} fields, the header has {expected}")
             }
-            Reason::NotAProject => write!(f, "not a project code; expected 1-64 letters a-z, digits, `-` or `_`"),
+            Reason::NotAProject => write!(
+                f,
+                "not a project code; expected 1-64 letters a-z, digits, `-` or `_`"
+            ),
         }
     }
 }
@@ -309,13 +377,17 @@ fn normalise<'b>(raw: &[u8], buf: &'b mut [u8; 64]) -> Option<Cow<'b, [u8]>> {
     if s.len() > 256 {
         return None;
     }
-    Some(Cow::Owned(s.to_lowercase().replace([' ', '-'], "_").into_bytes()))
+    Some(Cow::Owned(
+        s.to_lowercase().replace([' ', '-'], "_").into_bytes(),
+    ))
 }
 
 /// Parses a code (case-insensitive, aliases accepted). `raw` is trimmed and non-empty.
 pub fn parse_code(raw: &[u8], codes: &Codes) -> Result<u16, Reason> {
     let mut buf = [0u8; 64];
-    normalise(raw, &mut buf).and_then(|n| codes.lookup(&n)).ok_or_else(|| Reason::NotACode(codes.expected()))
+    normalise(raw, &mut buf)
+        .and_then(|n| codes.lookup(&n))
+        .ok_or_else(|| Reason::NotACode(codes.expected()))
 }
 
 /// Parses a code from a list given by a definition (case-insensitive).
@@ -362,8 +434,12 @@ fn digits(b: &[u8]) -> Option<u32> {
 /// Parses `YYYY-MM-DD` or `DD.MM.YYYY` (years 1900-2100).
 pub fn parse_date(raw: &[u8]) -> Result<Date, Reason> {
     let (y, m, d) = match raw {
-        [y @ .., b'-', _, _, b'-', _, _] if y.len() == 4 => (digits(y), digits(&raw[5..7]), digits(&raw[8..10])),
-        [d1, d2, b'.', m1, m2, b'.', y @ ..] if y.len() == 4 => (digits(y), digits(&[*m1, *m2]), digits(&[*d1, *d2])),
+        [y @ .., b'-', _, _, b'-', _, _] if y.len() == 4 => {
+            (digits(y), digits(&raw[5..7]), digits(&raw[8..10]))
+        }
+        [d1, d2, b'.', m1, m2, b'.', y @ ..] if y.len() == 4 => {
+            (digits(y), digits(&[*m1, *m2]), digits(&[*d1, *d2]))
+        }
         _ => return Err(Reason::NotADate),
     };
     let (Some(y), Some(m), Some(d)) = (y, m, d) else {
@@ -372,7 +448,10 @@ pub fn parse_date(raw: &[u8]) -> Result<Date, Reason> {
     if !(1900..=2100).contains(&y) {
         return Err(Reason::NotADate);
     }
-    let month = u8::try_from(m).ok().and_then(|m| Month::try_from(m).ok()).ok_or(Reason::NotADate)?;
+    let month = u8::try_from(m)
+        .ok()
+        .and_then(|m| Month::try_from(m).ok())
+        .ok_or(Reason::NotADate)?;
     let day = u8::try_from(d).map_err(|_| Reason::NotADate)?;
     let year = i32::try_from(y).map_err(|_| Reason::NotADate)?;
     Date::from_calendar_date(year, month, day).map_err(|_| Reason::NotADate)
@@ -422,7 +501,12 @@ pub fn parse_country(raw: &[u8]) -> Result<[u8; 2], Reason> {
 
 /// Parses a project code: 1-64 of `a-z`, `0-9`, `-`, `_` (upper case accepted).
 pub fn parse_project(raw: &[u8]) -> Result<String, Reason> {
-    if raw.is_empty() || raw.len() > 64 || !raw.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_') {
+    if raw.is_empty()
+        || raw.len() > 64
+        || !raw
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+    {
         return Err(Reason::NotAProject);
     }
     Ok(String::from_utf8_lossy(raw).to_ascii_lowercase())
@@ -441,7 +525,10 @@ mod tests {
         assert_eq!(parse_code(b"Mann", &GENDER), Ok(1));
         assert_eq!(parse_code(b"Under kartlegging", &INTAKE), Ok(2));
         assert_eq!(parse_code(b"not-admitted", &INTAKE), Ok(1));
-        assert_eq!(parse_code("OVERFØRINGSFLYKTNING".as_bytes(), &RESIDENCE_BASIS), Ok(2));
+        assert_eq!(
+            parse_code("OVERFØRINGSFLYKTNING".as_bytes(), &RESIDENCE_BASIS),
+            Ok(2)
+        );
         let e = parse_code(b"Ola Nordmann", &GENDER).unwrap_err();
         assert!(!e.to_string().contains("Ola"), "{e}");
         assert!(e.to_string().contains("female, male"), "{e}");
@@ -460,17 +547,31 @@ mod tests {
     #[test]
     fn integers_bools_countries_lists() {
         assert_eq!(parse_int(b"20", 0, 20), Ok(20));
-        assert_eq!(parse_int(b"21", 0, 20), Err(Reason::OutOfRange { lo: 0, hi: 20 }));
-        assert_eq!(parse_int(b"-1", 0, 20), Err(Reason::OutOfRange { lo: 0, hi: 20 }));
+        assert_eq!(
+            parse_int(b"21", 0, 20),
+            Err(Reason::OutOfRange { lo: 0, hi: 20 })
+        );
+        assert_eq!(
+            parse_int(b"-1", 0, 20),
+            Err(Reason::OutOfRange { lo: 0, hi: 20 })
+        );
         assert_eq!(parse_int(b"2.5", 0, 20), Err(Reason::NotAnInteger));
-        assert_eq!(parse_int(b"99999999999999999999", 0, 20), Err(Reason::NotAnInteger));
+        assert_eq!(
+            parse_int(b"99999999999999999999", 0, 20),
+            Err(Reason::NotAnInteger)
+        );
         assert_eq!(parse_bool(b"Ja"), Ok(true));
         assert_eq!(parse_bool(b"NEI"), Ok(false));
         assert_eq!(parse_bool(b"maybe"), Err(Reason::NotABool));
         assert_eq!(parse_country(b"iq"), Ok(*b"IQ"));
         assert_eq!(parse_country(b"IRQ"), Err(Reason::NotACountry));
         let lookup = |b: &[u8]| parse_code(b, &PRIOR_MEASURES).ok();
-        assert_eq!(parse_list(b"norwegian_training | NAV-tiltak", lookup, || PRIOR_MEASURES.expected()), Ok(0b101));
+        assert_eq!(
+            parse_list(b"norwegian_training | NAV-tiltak", lookup, || {
+                PRIOR_MEASURES.expected()
+            }),
+            Ok(0b101)
+        );
         assert!(parse_list(b"norwegian_training||none", lookup, String::new).is_err());
         assert_eq!(parse_project(b"Oslo-Alna"), Ok("oslo-alna".into()));
         assert_eq!(parse_project(b"oslo alna"), Err(Reason::NotAProject));

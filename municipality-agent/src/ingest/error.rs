@@ -74,7 +74,9 @@ pub enum IngestError {
         missing: Vec<String>,
     },
     /// An allowlisted column appears twice in the header.
-    #[error("{origin}, line {line}: column `{column}` appears twice in the header (columns {first} and {second})")]
+    #[error(
+        "{origin}, line {line}: column `{column}` appears twice in the header (columns {first} and {second})"
+    )]
     DuplicateColumn {
         /// File name.
         origin: String,
@@ -127,7 +129,9 @@ pub enum IngestError {
     #[error("`{0}` is not a project code; expected 1-64 letters a-z, digits, `-` or `_`")]
     BadProject(String),
     /// The definition names a column the export contract gives no type.
-    #[error("the report definition reads column `{column}`, which the export contract does not type: {message}")]
+    #[error(
+        "the report definition reads column `{column}`, which the export contract does not type: {message}"
+    )]
     UnsupportedColumn {
         /// Column.
         column: String,

@@ -189,7 +189,9 @@ impl ColumnKind {
     pub fn code_name(&self, index: u16) -> &str {
         match self {
             ColumnKind::Code(c) | ColumnKind::List(c) => c.name(index),
-            ColumnKind::DefCode(v) | ColumnKind::DefList(v) => v.get(usize::from(index)).map_or("", String::as_str),
+            ColumnKind::DefCode(v) | ColumnKind::DefList(v) => {
+                v.get(usize::from(index)).map_or("", String::as_str)
+            }
             _ => "",
         }
     }
@@ -262,7 +264,9 @@ impl Ingested {
             return Value::Missing;
         }
         match &self.columns[column].kind {
-            ColumnKind::Code(_) | ColumnKind::DefCode(_) => Value::Code(u16::try_from(raw).unwrap_or(u16::MAX)),
+            ColumnKind::Code(_) | ColumnKind::DefCode(_) => {
+                Value::Code(u16::try_from(raw).unwrap_or(u16::MAX))
+            }
             ColumnKind::Int { lo, .. } => Value::Int(lo + i64::from(raw)),
             ColumnKind::Bool => Value::Bool(raw != 0),
             ColumnKind::Country => Value::Country([(raw >> 8) as u8, raw as u8]),

@@ -7,8 +7,8 @@ use prikk_privacy::definition::{CORE_COLUMNS, Definition, Derive, DimensionSourc
 use prikk_privacy::table::Measure;
 
 use super::columns::{
-    BOOL_COLUMNS, Reason, codes_of, list_codes_of, parse_bool, parse_code, parse_country, parse_def_code, parse_int,
-    parse_list,
+    BOOL_COLUMNS, Reason, codes_of, list_codes_of, parse_bool, parse_code, parse_country,
+    parse_def_code, parse_int, parse_list,
 };
 use super::{ColumnKind, IngestError, ValueColumn};
 
@@ -26,18 +26,27 @@ pub(super) fn value_columns(def: &Definition) -> Result<Vec<ValueColumn>, Ingest
         }
         for d in &t.dimensions {
             let cats = || -> Vec<String> {
-                d.dimension.categories.iter().filter(|c| c.code != "total").map(|c| c.code.to_lowercase()).collect()
+                d.dimension
+                    .categories
+                    .iter()
+                    .filter(|c| c.code != "total")
+                    .map(|c| c.code.to_lowercase())
+                    .collect()
             };
             match &d.source {
                 DimensionSource::Status => {}
-                DimensionSource::Code { column, unknown, .. } => {
+                DimensionSource::Code {
+                    column, unknown, ..
+                } => {
                     used.insert(column.clone());
                     if unknown.is_none() {
                         required.insert(column.clone());
                     }
                     def_codes.entry(column.clone()).or_default().extend(cats());
                 }
-                DimensionSource::Bucket { column, unknown, .. } => {
+                DimensionSource::Bucket {
+                    column, unknown, ..
+                } => {
                     used.insert(column.clone());
                     if unknown.is_none() {
                         required.insert(column.clone());
@@ -76,7 +85,10 @@ pub(super) fn value_columns(def: &Definition) -> Result<Vec<ValueColumn>, Ingest
         } else if let Some(mut v) = def_lists.remove(&name) {
             v.dedup();
             if v.len() > 31 {
-                return Err(IngestError::UnsupportedColumn { column: name, message: "more than 31 codes".into() });
+                return Err(IngestError::UnsupportedColumn {
+                    column: name,
+                    message: "more than 31 codes".into(),
+                });
             }
             ColumnKind::DefList(v)
         } else if let Some(mut v) = def_codes.remove(&name) {
@@ -89,7 +101,10 @@ pub(super) fn value_columns(def: &Definition) -> Result<Vec<ValueColumn>, Ingest
             } else {
                 "no type is known for it".to_string()
             };
-            return Err(IngestError::UnsupportedColumn { column: name, message });
+            return Err(IngestError::UnsupportedColumn {
+                column: name,
+                message,
+            });
         };
         if CORE_COLUMNS.contains(&name.as_str()) && !matches!(kind, ColumnKind::Code(_)) {
             return Err(IngestError::UnsupportedColumn {
@@ -98,17 +113,29 @@ pub(super) fn value_columns(def: &Definition) -> Result<Vec<ValueColumn>, Ingest
             });
         }
         let required = required.contains(&name);
-        out.push(ValueColumn { name, kind, required });
+        out.push(ValueColumn {
+            name,
+            kind,
+            required,
+        });
     }
     Ok(out)
 }
 
 /// Per bucketed column: the smallest valid derived value.
-pub(super) fn minimum_checks(def: &Definition, columns: &[ValueColumn]) -> Vec<(usize, Derive, i64)> {
+pub(super) fn minimum_checks(
+    def: &Definition,
+    columns: &[ValueColumn],
+) -> Vec<(usize, Derive, i64)> {
     let mut out = Vec::new();
     for t in &def.tables {
         for d in &t.dimensions {
-            if let DimensionSource::Bucket { column, derive, minimum, .. } = &d.source
+            if let DimensionSource::Bucket {
+                column,
+                derive,
+                minimum,
+                ..
+            } = &d.source
                 && let Some(ci) = columns.iter().position(|c| &c.name == column)
                 && !out.contains(&(ci, *derive, *minimum))
             {
@@ -133,6 +160,8 @@ pub(super) fn parse_value(raw: &[u8], kind: &ColumnKind) -> Result<u32, Reason> 
             (u32::from(a) << 8) | u32::from(b)
         }
         ColumnKind::List(c) => parse_list(raw, |item| parse_code(item, c).ok(), || c.expected())?,
-        ColumnKind::DefList(v) => parse_list(raw, |item| parse_def_code(item, v).ok(), || v.join(", "))?,
+        ColumnKind::DefList(v) => {
+            parse_list(raw, |item| parse_def_code(item, v).ok(), || v.join(", "))?
+        }
     })
 }
