@@ -32,7 +32,8 @@ use prikk_privacy::{Definition, Policy};
     about = "Runs prikk end to end on this machine: 21 generated projects, one gateway on loopback, a national report"
 )]
 struct Args {
-    /// Folder for every file the demo makes (refused if not empty, unless --force).
+    /// Folder for every file the demo makes (an earlier demo's folder is reused;
+    /// a folder with other files is refused unless --force).
     #[arg(long, default_value = "prikk-demo")]
     out: PathBuf,
     /// Seed for the generated exports (same seed, same data).
@@ -77,9 +78,22 @@ impl std::error::Error for Usage {}
 
 fn prepare_folder(out: &Path, force: bool) -> anyhow::Result<()> {
     match std::fs::read_dir(out) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                if !force {
+        Ok(entries) => {
+            let mut names = Vec::new();
+            for e in entries {
+                names.push(
+                    e.with_context(|| format!("reading {}", out.display()))?
+                        .file_name(),
+                );
+            }
+            // A folder holding only an earlier demo's files is simply reused,
+            // so running the demo twice works; anything else needs --force.
+            let ours = |n: &std::ffi::OsString| {
+                let n = n.to_string_lossy();
+                OWN.contains(&n.as_ref()) || n.starts_with(OWN_PREFIX)
+            };
+            if !names.is_empty() {
+                if !force && !names.iter().all(ours) {
                     return Err(Usage(format!(
                         "{} is not empty; choose another --out folder, or pass --force to replace the demo's files in it",
                         out.display()

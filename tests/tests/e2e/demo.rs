@@ -1,5 +1,5 @@
-//! The `prikk-demo` binary: refuses a non-empty folder, and with `--force`
-//! runs the whole system and leaves its files there.
+//! The `prikk-demo` binary: refuses a folder with foreign files, runs the
+//! whole system with `--force`, and reuses its own folder on a second run.
 
 use std::process::Command;
 
@@ -76,4 +76,15 @@ fn demo_refuses_a_non_empty_folder_then_runs_end_to_end_with_force() {
         std::fs::read_to_string(out.join("notes.txt")).unwrap(),
         "keep me"
     );
+
+    // A folder holding only an earlier demo's files is reused without --force,
+    // so running the README's command twice works.
+    std::fs::remove_file(out.join("notes.txt")).unwrap();
+    let again = demo().output().unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(out.join("gateway/gateway.db").is_file());
 }
