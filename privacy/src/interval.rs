@@ -188,6 +188,11 @@ fn solve(
         // point (as it usually is for table relations) it is the integer
         // optimum too, and branch and bound is not needed.
         let (v, values) = solve_once(nvars, target, rows, local, lower_bound, false, direction)?;
+        if v.is_none() {
+            // Unbounded relaxation: with rational data and a feasible integer
+            // point (the true table), the integer programme is unbounded too.
+            return Ok((None, Vec::new()));
+        }
         let whole = values.iter().all(|x| (x - x.round()).abs() < EPS);
         if v.is_some() && whole && !values.is_empty() {
             return Ok((v, values));
@@ -225,7 +230,7 @@ fn solve_once(
             let v = s.objective();
             let values: Vec<f64> = vars.iter().map(|&x| s.var_value(x)).collect();
             // Integer variables are capped far above any count; hitting the cap means unbounded.
-            if integer && v >= f64::from(i32::MAX / 4) - 1.0 {
+            if integer && v >= f64::from(i32::MAX / 8) {
                 return Ok((None, Vec::new()));
             }
             Ok((Some(v), values))

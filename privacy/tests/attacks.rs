@@ -330,3 +330,28 @@ fn bound_propagation_is_never_tighter_than_integer_programming() {
         }
     }
 }
+
+#[test]
+fn a_fully_hidden_table_is_unbounded_above() {
+    // Nothing published: every hidden cell is at least 1 and has no upper bound.
+    let t = one_way(&[1, 2, 1]);
+    let r = audit(
+        &[publish(&t, &[0, 1, 2, 3])],
+        &Policy {
+            singletons: false,
+            ..Policy::default()
+        },
+        None,
+        true,
+    );
+    assert!(r.passed, "{:?}", r.failures);
+    assert_eq!(r.intervals.len(), 4);
+    assert!(
+        r.intervals
+            .iter()
+            .all(|i| i.upper.is_none() && i.lower >= 1),
+        "{:?}",
+        r.intervals
+    );
+    assert_eq!(r.narrowest_width, None);
+}
