@@ -75,14 +75,14 @@ pub fn unprotected_small_cells(
             continue;
         }
         for (i, v) in t.cells.iter().enumerate() {
-            if let Some(v) = *v {
-                if policy.is_primary(v, v, false) {
-                    out.push((
-                        t.shape.id.clone(),
-                        t.shape.key_codes(i).iter().map(|s| s.to_string()).collect(),
-                        v,
-                    ));
-                }
+            if let Some(v) = *v
+                && policy.is_primary(v, v, false)
+            {
+                out.push((
+                    t.shape.id.clone(),
+                    t.shape.key_codes(i).iter().map(|s| s.to_string()).collect(),
+                    v,
+                ));
             }
         }
     }

@@ -163,12 +163,12 @@ impl Basis {
         for &(c, x) in &v.0 {
             w.touch(c);
             w.dense[c as usize] = x;
-            if let Some(i) = self.pivot_index(c) {
-                if !w.queued[i] {
-                    w.queued[i] = true;
-                    queued_list.push(i);
-                    heap.push(Reverse(i));
-                }
+            if let Some(i) = self.pivot_index(c)
+                && !w.queued[i]
+            {
+                w.queued[i] = true;
+                queued_list.push(i);
+                heap.push(Reverse(i));
             }
         }
         let mut result = Ok(());
@@ -206,12 +206,13 @@ impl Basis {
                         break 'outer;
                     }
                 }
-                if let Some(k) = self.pivot_index(c) {
-                    if k > i && !w.queued[k] {
-                        w.queued[k] = true;
-                        queued_list.push(k);
-                        heap.push(Reverse(k));
-                    }
+                if let Some(k) = self.pivot_index(c)
+                    && k > i
+                    && !w.queued[k]
+                {
+                    w.queued[k] = true;
+                    queued_list.push(k);
+                    heap.push(Reverse(k));
                 }
             }
         }

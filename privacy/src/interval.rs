@@ -14,6 +14,9 @@ use microlp::{ComparisonOp, OptimizationDirection, Problem};
 use crate::gauss::System;
 use crate::protect::{Policy, ProtectError};
 
+/// One suppressed quantity's interval: `(quantity, lower, upper)`.
+type Found = (usize, i64, Option<i64>);
+
 /// Blocks up to this many unknowns are solved as integer programs.
 const INTEGER_BLOCK_LIMIT: usize = 40;
 const EPS: f64 = 1e-6;
@@ -33,7 +36,7 @@ pub(crate) fn intervals(
     sys: &System,
     value: &[Option<i64>],
     policy: &Policy,
-) -> Result<(Vec<(usize, i64, Option<i64>)>, usize), ProtectError> {
+) -> Result<(Vec<Found>, usize), ProtectError> {
     let n = value.len();
     let mut parent: Vec<usize> = (0..n).collect();
     // Each relation as coefficients on unknowns and a right-hand side.
@@ -292,17 +295,17 @@ fn propagate(
                 } else {
                     (b.map(|x| -x), a.map(|x| -x))
                 };
-                if let Some(l) = new_lo {
-                    if l > lo[&v] {
-                        lo.insert(v, l);
-                        changed = true;
-                    }
+                if let Some(l) = new_lo
+                    && l > lo[&v]
+                {
+                    lo.insert(v, l);
+                    changed = true;
                 }
-                if let Some(h) = new_hi {
-                    if hi[&v].is_none_or(|old| h < old) {
-                        hi.insert(v, Some(h));
-                        changed = true;
-                    }
+                if let Some(h) = new_hi
+                    && hi[&v].is_none_or(|old| h < old)
+                {
+                    hi.insert(v, Some(h));
+                    changed = true;
                 }
             }
         }

@@ -182,7 +182,8 @@ fn a_margin_suppressed_in_one_table_but_published_in_another() {
     ));
     let mut st = Table::zeros(s.clone());
     let mut ct = Table::zeros(c.clone());
-    for (iq_f, so_f, iq_m, so_m) in [(6, 2, 7, 9)] {
+    {
+        let (iq_f, so_f, iq_m, so_m) = (6, 2, 7, 9);
         ct.add_inner(&[1, 1], iq_f);
         ct.add_inner(&[2, 1], so_f);
         ct.add_inner(&[1, 2], iq_m);
