@@ -557,6 +557,28 @@ impl Outbox {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The stored report `report_id`, read inside `tx`, which must be in a
+    /// state `allowed` accepts; `what` says why not otherwise.
+    fn report_in(
+        &self,
+        tx: &Connection,
+        report_id: &str,
+        allowed: impl Fn(State) -> bool,
+        what: &'static str,
+    ) -> Result<QueuedReport, OutboxError> {
+        let r = get_in(tx, report_id)
+            .map_err(|e| self.sql(e))?
+            .ok_or_else(|| OutboxError::Unknown(report_id.into()))?;
+        if !allowed(r.state) {
+            return Err(OutboxError::WrongState {
+                id: r.report_id,
+                state: r.state,
+                what,
+            });
+        }
+        Ok(r)
+    }
+
     fn sql(&self, source: rusqlite::Error) -> OutboxError {
         OutboxError::Sql {
             path: self.path.clone(),
@@ -746,16 +768,12 @@ impl Outbox {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.sql(e))?;
-        let r = get_in(&tx, report_id)
-            .map_err(|e| self.sql(e))?
-            .ok_or_else(|| OutboxError::Unknown(report_id.into()))?;
-        if r.state != State::Queued {
-            return Err(OutboxError::WrongState {
-                id: r.report_id,
-                state: r.state,
-                what: "it is not waiting for delivery",
-            });
-        }
+        let r = self.report_in(
+            &tx,
+            report_id,
+            |s| s == State::Queued,
+            "it is not waiting for delivery",
+        )?;
         let attempts = r.attempts.saturating_add(1);
         let delay = self.backoff.delay(attempts, &mut rand::rng());
         let next = now.saturating_add(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX).max(1));
@@ -775,16 +793,12 @@ impl Outbox {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.sql(e))?;
-        let r = get_in(&tx, report_id)
-            .map_err(|e| self.sql(e))?
-            .ok_or_else(|| OutboxError::Unknown(report_id.into()))?;
-        if r.state == State::Delivered {
-            return Err(OutboxError::WrongState {
-                id: r.report_id,
-                state: r.state,
-                what: "it cannot be rejected",
-            });
-        }
+        let r = self.report_in(
+            &tx,
+            report_id,
+            |s| s != State::Delivered,
+            "it cannot be rejected",
+        )?;
         tx.execute(
             "UPDATE reports SET state = 'rejected', attempts = attempts + 1, last_error = ?2 WHERE report_id = ?1",
             params![report_id, reason],
@@ -815,16 +829,12 @@ impl Outbox {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.sql(e))?;
-        let r = get_in(&tx, report_id)
-            .map_err(|e| self.sql(e))?
-            .ok_or_else(|| OutboxError::Unknown(report_id.into()))?;
-        if r.state != State::Rejected {
-            return Err(OutboxError::WrongState {
-                id: r.report_id,
-                state: r.state,
-                what: "only rejected reports can be requeued",
-            });
-        }
+        let r = self.report_in(
+            &tx,
+            report_id,
+            |s| s == State::Rejected,
+            "only rejected reports can be requeued",
+        )?;
         tx.execute(
             "UPDATE reports SET state = 'queued', attempts = 0, next_attempt_unix = ?2 WHERE report_id = ?1",
             params![report_id, now],
@@ -857,9 +867,7 @@ impl Outbox {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.sql(e))?;
-        let r = get_in(&tx, &body.report_id)
-            .map_err(|e| self.sql(e))?
-            .ok_or_else(|| OutboxError::Unknown(body.report_id.clone()))?;
+        let r = self.report_in(&tx, &body.report_id, |_| true, "")?;
         // Defence in depth: `VerifiedReceipt::verify` checked this against the
         // report it was given; make sure that was the stored one.
         if body.payload_sha256 != r.payload_sha256 {
