@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/prikk/v1/report.proto",
         "proto/prikk/v1/gateway.proto",
+        "proto/prikk/v1/helper.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

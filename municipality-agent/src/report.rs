@@ -382,6 +382,7 @@ fn report_from_noisy(
         definition_version: def.version,
         created_unix: 0,
         agent_version: AGENT_VERSION.to_string(),
+        shares: None,
         policy: Some(summary),
         tables,
     };
@@ -467,6 +468,7 @@ pub fn report_from_protected(
         definition_version: def.version,
         created_unix: 0,
         agent_version: AGENT_VERSION.to_string(),
+        shares: None,
         policy: Some(policy_summary(policy)),
         tables,
     };

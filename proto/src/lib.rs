@@ -14,9 +14,11 @@ pub mod pb {
     tonic::include_proto!("prikk.v1");
 }
 
+pub mod share;
 mod sign;
 
 pub use sign::{
     KeyId, RECEIPT_DOMAIN, REPORT_DOMAIN, SignError, Signer, decode_exact, key_id_of,
-    payload_sha256, sign_receipt, sign_report, verify_receipt, verify_report,
+    payload_sha256, sign_message, sign_receipt, sign_report, verify_domain, verify_message,
+    verify_receipt, verify_report,
 };

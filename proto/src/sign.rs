@@ -93,12 +93,56 @@ impl Signer {
         &self.key_id
     }
 
+    /// Signs `domain || bytes`.
+    pub fn sign_domain(&self, domain: &[u8], bytes: &[u8]) -> Vec<u8> {
+        self.sign(domain, bytes)
+    }
+
     fn sign(&self, domain: &[u8], bytes: &[u8]) -> Vec<u8> {
         let mut msg = Vec::with_capacity(domain.len() + bytes.len());
         msg.extend_from_slice(domain);
         msg.extend_from_slice(bytes);
         self.pair.sign(&msg).as_ref().to_vec()
     }
+}
+
+/// Verifies a signature over `domain || bytes`.
+pub fn verify_domain(
+    domain: &[u8],
+    public_key: &[u8],
+    bytes: &[u8],
+    sig: &[u8],
+) -> Result<(), SignError> {
+    verify(domain, public_key, bytes, sig)
+}
+
+/// Serializes and signs a message under a domain prefix.
+pub fn sign_message<M: Message>(signer: &Signer, domain: &[u8], message: &M) -> pb::SignedMessage {
+    let body = message.encode_to_vec();
+    pb::SignedMessage {
+        signature: signer.sign(domain, &body),
+        body,
+        key_id: signer.key_id.clone(),
+    }
+}
+
+/// Verifies a signed message against a public key and decodes its body
+/// (only after the signature checks out; trailing bytes refused).
+pub fn verify_message<M: Message + Default>(
+    public_key: &[u8],
+    domain: &[u8],
+    envelope: &pb::SignedMessage,
+    what: &'static str,
+) -> Result<M, SignError> {
+    let expected = key_id_of(public_key);
+    if envelope.key_id != expected {
+        return Err(SignError::WrongKey {
+            expected,
+            actual: envelope.key_id.clone(),
+        });
+    }
+    verify(domain, public_key, &envelope.body, &envelope.signature)?;
+    decode_exact::<M>(&envelope.body, what)
 }
 
 fn verify(domain: &[u8], public_key: &[u8], bytes: &[u8], sig: &[u8]) -> Result<(), SignError> {

@@ -147,6 +147,7 @@ pub(crate) fn report(project: &str, period: &str, id: &str, tables: Vec<pb::Tabl
         definition_version: def.version,
         created_unix: T0,
         agent_version: "test".into(),
+        shares: None,
         policy: Some(pb::PolicySummary {
             min_count: 5,
             protect_zeros: false,
