@@ -78,6 +78,19 @@ pub struct AgentConfig {
     /// Settings for the long-running `run` mode.
     #[serde(default)]
     pub run: RunConfig,
+    /// Secure aggregation: when a helper key is set, every report also
+    /// carries the exact tables as two additive secret shares.
+    #[serde(default)]
+    pub secure_aggregation: SecureAggregationConfig,
+}
+
+/// The `[secure_aggregation]` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecureAggregationConfig {
+    /// File with the helper's X25519 public key (64 hex digits, from
+    /// `gateway public-key --role helper` run by the helper's operator).
+    pub helper_key: Option<PathBuf>,
 }
 
 /// A number as the data protection officer writes it: a string such as

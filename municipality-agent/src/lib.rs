@@ -18,4 +18,5 @@ pub mod period;
 pub mod render;
 pub mod report;
 pub mod sample;
+pub mod share;
 pub mod tls;

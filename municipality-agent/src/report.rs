@@ -477,10 +477,12 @@ pub fn report_from_protected(
 }
 
 /// The content-derived id: hex of the first 16 bytes of SHA-256 over the
-/// report serialized with an empty id and creation time 0.
+/// report serialized with an empty id, creation time 0 and no secret shares
+/// (the shares are bound to the id, so they cannot be part of it).
 pub fn report_id(report: &pb::Report) -> String {
     let mut r = report.clone();
     r.report_id.clear();
     r.created_unix = 0;
+    r.shares = None;
     hex::encode(&digest(&SHA256, &r.encode_to_vec()).as_ref()[..16])
 }

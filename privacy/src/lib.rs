@@ -8,9 +8,12 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+mod bounds;
 pub mod definition;
+pub mod layout;
 mod gauss;
 mod interval;
+mod witness;
 pub mod protect;
 pub mod table;
 

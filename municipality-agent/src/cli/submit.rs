@@ -78,6 +78,7 @@ pub(crate) struct Settings {
     pub(crate) policy: Policy,
     pub(crate) protection: ProtectionPolicy,
     pub(crate) backoff: Backoff,
+    pub(crate) helper_key: Option<crate::share::HelperKey>,
 }
 
 impl Settings {
@@ -128,7 +129,14 @@ impl Settings {
                     .max(run.retry_base_secs.unwrap_or(1)),
             ),
         };
+        let helper_key = config
+            .secure_aggregation
+            .helper_key
+            .as_deref()
+            .map(crate::share::HelperKey::load)
+            .transpose()?;
         Ok(Self {
+            helper_key,
             key_path: c.key.clone().or_else(|| config.key.clone()),
             outbox_path: c
                 .outbox
@@ -225,9 +233,13 @@ pub(crate) fn queue_report(
     period: &str,
     project: Option<&str>,
 ) -> anyhow::Result<Enqueued> {
-    let (report, prepared) = build_report(s, input, period, project, outbox.now_unix())?;
+    let (mut report, prepared) = build_report(s, input, period, project, outbox.now_unix())?;
     if let Some(existing) = outbox.get(&report.report_id)? {
         return Ok(Enqueued::Existing(existing));
+    }
+    if let Some(helper) = &s.helper_key {
+        crate::share::attach_shares(&mut report, &prepared.protected.tables, helper, signer)
+            .context("splitting the exact tables into secret shares")?;
     }
     let charge = prepared.dp.as_ref().map(|d| Charge {
         year: prepared.period.first.year(),
