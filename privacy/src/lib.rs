@@ -11,13 +11,16 @@ pub mod audit;
 mod bounds;
 pub mod definition;
 pub mod layout;
+pub mod levels;
 mod gauss;
 mod interval;
 mod witness;
 pub mod protect;
 pub mod table;
 
-pub use audit::{AuditReport, CellInterval, PublishedTable, audit, unprotected_small_cells};
+pub use audit::{
+    AuditReport, CellInterval, PublishedTable, audit, audit_verdict, unprotected_small_cells,
+};
 pub mod dp;
 pub use definition::{Definition, DefinitionError};
 pub use protect::{Policy, ProtectError, Protected, protect};
