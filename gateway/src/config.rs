@@ -41,6 +41,46 @@ pub struct Config {
     pub concurrency_per_connection: usize,
     /// Per-request timeout, in seconds.
     pub request_timeout_secs: u64,
+    /// `leader` (the directorate's gateway, default) or `helper` (the
+    /// independent party holding the second share of exact counts).
+    pub role: Role,
+    /// Helper: the fewest distinct projects a batch may sum (default 5).
+    pub min_projects: u32,
+    /// Helper: its X25519 secret key file (default `<db>.helper-key`,
+    /// created on first start).
+    pub helper_key: Option<PathBuf>,
+    /// Leader: the helper it collects from.
+    pub helper: Option<HelperEndpoint>,
+}
+
+/// Which side of secure aggregation this gateway plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The directorate's gateway: intake, storage, merge, export, collection.
+    #[default]
+    Leader,
+    /// The independent helper: answers aggregate-share requests only.
+    Helper,
+}
+
+/// How the leader reaches the helper and recognises it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelperEndpoint {
+    /// `https://host:port` (or `http://127.0.0.1:port` with `insecure_plaintext`).
+    pub url: String,
+    /// PEM file with the CA certificate(s) that sign the helper's TLS certificate.
+    pub ca_certificate: Option<PathBuf>,
+    /// Name to check in the helper's certificate, when it differs from the URL's host.
+    pub tls_server_name: Option<String>,
+    /// Plaintext to a loopback helper (development only).
+    #[serde(default)]
+    pub insecure_plaintext: bool,
+    /// The helper's Ed25519 public key that signs its answers (64 hex digits).
+    pub signing_key: String,
+    /// The helper's X25519 public key that agents seal seeds to (64 hex digits).
+    pub encryption_key: String,
 }
 
 impl Default for Config {
@@ -59,6 +99,10 @@ impl Default for Config {
             max_report_bytes: 1 << 20,
             concurrency_per_connection: 64,
             request_timeout_secs: 30,
+            role: Role::Leader,
+            min_projects: 5,
+            helper_key: None,
+            helper: None,
         }
     }
 }
@@ -136,6 +180,17 @@ impl Config {
         if self.request_timeout_secs == 0 {
             return bad("request_timeout_secs must be at least 1");
         }
+        if self.min_projects < 2 {
+            return bad("min_projects must be at least 2");
+        }
+        if let Some(h) = &self.helper {
+            if prikk_proto::share::parse_public_key(&h.signing_key).is_err() {
+                return bad("helper.signing_key must be 64 hex digits (the helper's `gateway public-key`)");
+            }
+            if prikk_proto::share::parse_public_key(&h.encryption_key).is_err() {
+                return bad("helper.encryption_key must be 64 hex digits (the helper's `gateway public-key --role helper`)");
+            }
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return bad("tls_cert and tls_key must be given together");
         }
@@ -147,6 +202,15 @@ impl Config {
         self.receipt_key
             .clone()
             .unwrap_or_else(|| default_receipt_key_path(&self.db))
+    }
+
+    /// The helper's X25519 key file.
+    pub fn helper_key_path(&self) -> PathBuf {
+        self.helper_key.clone().unwrap_or_else(|| {
+            let mut name = self.db.as_os_str().to_owned();
+            name.push(".helper-key");
+            PathBuf::from(name)
+        })
     }
 
     /// The request timeout.

@@ -9,6 +9,7 @@
 //! bound to `127.0.0.1:0`.
 #![forbid(unsafe_code)]
 
+pub mod aggregation;
 pub mod clock;
 pub mod completeness;
 pub mod config;
@@ -222,6 +223,9 @@ pub async fn serve(
         addr,
     )?;
     let gateway = Gateway::open(&config, Arc::new(SystemClock))?;
+    if config.role == config::Role::Helper {
+        return gateway.run_helper(listener, transport, shutdown).await;
+    }
     let metrics_listener = match config.metrics_listen {
         Some(a) => Some(
             TcpListener::bind(a)

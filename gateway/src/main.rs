@@ -51,6 +51,10 @@ enum Command {
         /// Prometheus /metrics listen address.
         #[arg(long)]
         metrics_listen: Option<SocketAddr>,
+        /// `leader` (the directorate's gateway) or `helper` (the independent
+        /// party of secure aggregation); overrides `role` in the config.
+        #[arg(long, value_enum)]
+        role: Option<Role>,
     },
     /// Print the gateway's receipt public key (hex) and key id.
     PublicKey {
@@ -63,6 +67,40 @@ enum Command {
         /// Print base64 instead of hex.
         #[arg(long)]
         base64: bool,
+        /// `helper`: print the helper's X25519 encryption key (agents seal
+        /// their seeds to it), creating it next to the database if missing.
+        #[arg(long, value_enum, default_value_t = Role::Leader)]
+        role: Role,
+    },
+    /// Helper role: register the leader (the directorate's gateway) whose
+    /// signed collection requests this helper answers.
+    RegisterLeader {
+        /// The helper's SQLite database file.
+        #[arg(long, default_value = "helper.db")]
+        db: PathBuf,
+        /// Human name of the leader.
+        #[arg(long)]
+        name: String,
+        /// The leader's public key file (`gateway public-key` on the leader).
+        #[arg(long)]
+        public_key: PathBuf,
+    },
+    /// Collect an exact aggregate for a period through the helper: the
+    /// national one, or one region's. Each project is counted in at most one
+    /// collection per period, so choose either national or per-region.
+    Collect {
+        /// SQLite database file.
+        #[arg(long, default_value = "gateway.db")]
+        db: PathBuf,
+        /// Configuration file with the [helper] section.
+        #[arg(long)]
+        config: PathBuf,
+        /// Period.
+        #[arg(long)]
+        period: String,
+        /// Collect this region only.
+        #[arg(long)]
+        region: Option<String>,
     },
     /// Register a project and its agent's public key.
     Register {
@@ -148,6 +186,8 @@ enum Command {
     },
 }
 
+use prikk_gateway::config::Role;
+
 #[derive(Clone, Copy, ValueEnum)]
 enum ListFormat {
     Text,
@@ -221,11 +261,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             tls_key,
             insecure_plaintext,
             metrics_listen,
+            role,
         } => {
             let mut c = match &config {
                 Some(p) => Config::load(p)?,
                 None => Config::default(),
             };
+            if let Some(r) = role {
+                c.role = r;
+            }
             if let Some(l) = listen {
                 c.listen = l;
             }
@@ -255,7 +299,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             db,
             receipt_key,
             base64,
+            role,
         } => {
+            if role == Role::Helper {
+                let c = Config {
+                    db: db.clone(),
+                    ..Config::default()
+                };
+                let path = c.helper_key_path();
+                let key = prikk_gateway::aggregation::helper::load_or_create_helper_key(&path)
+                    .with_context(|| format!("helper key {}", path.display()))?;
+                println!("{}", hex::encode(key.public_key()));
+                println!("key id: {}", key.key_id());
+                return Ok(());
+            }
             let path =
                 receipt_key.unwrap_or_else(|| prikk_gateway::config::default_receipt_key_path(&db));
             let signer = registry::read_receipt_key(&path)
@@ -267,6 +324,53 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             println!("{key}");
             println!("key id: {}", signer.key_id());
+            Ok(())
+        }
+        Command::RegisterLeader {
+            db,
+            name,
+            public_key,
+        } => {
+            let key = registry::read_public_key(&public_key)?;
+            let store = open_store(&db)?;
+            let key_id = store.add_leader(&name, &key, SystemClock.now_unix())?;
+            println!("registered leader {name} with key {key_id}");
+            Ok(())
+        }
+        Command::Collect {
+            db,
+            config,
+            period,
+            region,
+        } => {
+            let mut c = Config::load(&config)?;
+            c.db = db.clone();
+            let definition = prikk_gateway::load_definition(&c)?;
+            let store = open_store(&db)?;
+            let signer = registry::read_receipt_key(&c.receipt_key_path()).with_context(|| {
+                "the leader's key is created by the first `gateway serve`".to_string()
+            })?;
+            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let summary = rt.block_on(prikk_gateway::aggregation::collect::collect(
+                &store,
+                &definition,
+                &c,
+                &signer,
+                &period,
+                region.as_deref(),
+                SystemClock.now_unix(),
+            ))?;
+            println!(
+                "collected {} aggregate for {period}: batch {}, {} projects ({})",
+                summary.scope,
+                summary.batch_id,
+                summary.projects.len(),
+                summary.projects.join(", ")
+            );
+            println!(
+                "{} cells; {} checked against the published project cells; {} suppressed by the policy, {} to protect project cells ({} audit rounds)",
+                summary.cells, summary.checked, summary.primary, summary.secondary, summary.rounds
+            );
             Ok(())
         }
         Command::Register {
@@ -385,6 +489,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("no report for this project and period");
             };
             merge::attach_noise(&store, &reports, &scope, &mut tables)?;
+            let collected_scope = match &scope {
+                Scope::National => Some("national".to_string()),
+                Scope::Region(r) => Some(format!("region:{r}")),
+                Scope::Project(_) => None,
+            };
+            let collection = match &collected_scope {
+                Some(label) => store
+                    .collections(&period)?
+                    .into_iter()
+                    .find(|c| &c.scope == label),
+                None => None,
+            };
+            if let Some(col) = &collection {
+                merge::apply_collection(&mut tables, col);
+            }
             if let Some(t) = &table {
                 tables.retain(|x| &x.shape.id == t);
             }
@@ -401,8 +520,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     Scope::National => true,
                 })
                 .count();
-            let heading =
-                format!("{scope_name}, {period} ({included} project report(s), latest revisions)");
+            let heading = match &collection {
+                Some(col) => format!(
+                    "{scope_name}, {period} ({included} project report(s), latest revisions; exact cells from secure aggregation over {} projects, batch {})",
+                    col.projects, col.batch_id
+                ),
+                None => format!(
+                    "{scope_name}, {period} ({included} project report(s), latest revisions)"
+                ),
+            };
             let mut sink: Box<dyn std::io::Write> = match &out {
                 Some(p) if format != Format::Xlsx => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(p)

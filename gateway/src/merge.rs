@@ -26,7 +26,7 @@ use prikk_privacy::{Definition, Measure, TableShape};
 use prikk_proto::pb;
 use serde::Serialize;
 
-use crate::store::{Store, StoreError, StoredReport};
+use crate::store::{Collection, Store, StoreError, StoredReport};
 
 /// One cell of a merged (or project) table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -341,6 +341,40 @@ pub fn project(definition: &Definition, report: &StoredReport) -> Vec<MergedTabl
             })
         })
         .collect()
+}
+
+/// Puts a collected (secure-aggregation) aggregate over merged tables of the
+/// same scope: its published cells are exact; where the joint protection
+/// suppressed a cell, the lower bound from the published project cells
+/// stays, and an exact sum of published cells becomes `:` (it would equal
+/// the suppressed aggregate cell).
+pub fn apply_collection(tables: &mut [MergedTable], collection: &Collection) {
+    for t in tables {
+        let Some(c) = collection.tables.iter().find(|c| c.id == t.shape.id) else {
+            continue;
+        };
+        if c.values.len() != t.cells.len() {
+            continue;
+        }
+        for (i, v) in c.values.iter().enumerate() {
+            match v {
+                Some(v) => {
+                    t.cells[i] = MergedCell::Exact(*v);
+                    if let (Some(out), Some(cc)) = (t.contributors.as_mut(), &c.contributors) {
+                        out[i] = cc.get(i).copied().flatten();
+                    }
+                }
+                None => {
+                    if matches!(t.cells[i], MergedCell::Exact(_)) {
+                        t.cells[i] = MergedCell::Suppressed;
+                        if let Some(out) = t.contributors.as_mut() {
+                            out[i] = None;
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The tables for a scope, or `None` when a project has no report.

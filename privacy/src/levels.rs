@@ -242,7 +242,7 @@ pub fn protect_aggregate(
                 };
                 let n = shapes[t].len();
                 let (row, c) = (cell / n, cell % n);
-                let mut hide = |c: usize, suppressed: &mut Vec<Vec<bool>>| {
+                let hide = |c: usize, suppressed: &mut Vec<Vec<bool>>| {
                     if !suppressed[t][c] && hidden_below[t][c] > 0 {
                         for &(t2, c2) in group_of(t, c) {
                             suppressed[t2][c2] = true;

@@ -9,8 +9,10 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+mod aggregation;
 mod intake;
 
+pub use aggregation::{BatchOutcome, Collection, HelperBatch, Leader};
 pub use intake::{Intake, NewReport, NormalTable, Stored};
 
 /// Errors from the datastore. Their text may name files and SQL; clients
@@ -89,6 +91,55 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (
         2,
         "CREATE INDEX reports_payload_sha256 ON reports(payload_sha256);",
+    ),
+    // Secure aggregation. Leader: collected aggregates, stored only after the
+    // national policy protected them (the exact aggregate is never stored).
+    // Helper: the leaders it serves and every report it has counted, each
+    // project at most once per period.
+    (
+        3,
+        "CREATE TABLE collections (
+        batch_id TEXT PRIMARY KEY,
+        period TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        report_ids TEXT NOT NULL,
+        projects INTEGER NOT NULL,
+        collected_unix INTEGER NOT NULL,
+        helper_key_id TEXT NOT NULL,
+        helper_signature BLOB NOT NULL,
+        suppressed_cells INTEGER NOT NULL,
+        UNIQUE (period, scope)
+     );
+     CREATE TABLE collection_tables (
+        batch_id TEXT NOT NULL REFERENCES collections(batch_id),
+        table_id TEXT NOT NULL,
+        cell_values TEXT NOT NULL,
+        contributors TEXT,
+        PRIMARY KEY (batch_id, table_id)
+     ) WITHOUT ROWID;
+     CREATE TABLE leaders (
+        key_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        public_key BLOB NOT NULL CHECK (length(public_key) = 32),
+        added_unix INTEGER NOT NULL,
+        revoked_unix INTEGER
+     );
+     CREATE TABLE helper_batches (
+        batch_id TEXT PRIMARY KEY,
+        period TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        leader_key_id TEXT NOT NULL REFERENCES leaders(key_id),
+        report_ids_sha256 BLOB NOT NULL,
+        projects INTEGER NOT NULL,
+        collected_unix INTEGER NOT NULL
+     );
+     CREATE TABLE helper_batch_reports (
+        period TEXT NOT NULL,
+        project TEXT NOT NULL,
+        report_id TEXT NOT NULL UNIQUE,
+        batch_id TEXT NOT NULL REFERENCES helper_batches(batch_id),
+        PRIMARY KEY (period, project)
+     ) WITHOUT ROWID;",
     ),
 ];
 
