@@ -100,3 +100,98 @@ pub fn audit(
 ) -> AuditReport {
     crate::gauss::audit_published(tables, policy, exact, intervals)
 }
+
+/// The audit's verdict on published tables without the exact values (the
+/// gateway's check): passes exactly when `audit(tables, policy, None, true)`
+/// passes, but proves wide intervals cheaply instead of computing them.
+///
+/// - Nothing suppressed: only that every quantity is published alike in all
+///   tables and every relation adds up; there is nothing to derive.
+/// - Otherwise the rank test as in [`audit`], then the integer-interval
+///   attack, where a suppressed cell is accepted only with a proof: two
+///   whole-number, non-negative solutions of the published system (checked
+///   exactly) whose values of the cell lie at least the policy's minimum
+///   width apart, or a ray of solutions. Only cells without such a witness
+///   get their interval computed, by the same integer programme as the audit.
+///
+/// `intervals` holds only the cells found too narrow; `narrowest_width` is
+/// only set when one was.
+pub fn audit_verdict(tables: &[PublishedTable], policy: &Policy) -> AuditReport {
+    let fail = |why: String| AuditReport {
+        failures: vec![why],
+        intervals_computed: true,
+        ..AuditReport::default()
+    };
+    let any_suppressed = tables.iter().any(|t| t.cells.iter().any(Option::is_none));
+    let mut report = if any_suppressed {
+        let r = crate::gauss::audit_published(tables, policy, None, false);
+        if !r.passed {
+            return r;
+        }
+        r
+    } else {
+        AuditReport::default()
+    };
+    let sys = crate::gauss::System::new(tables.iter().map(|t| t.shape.clone()).collect());
+    let label = |q: usize| {
+        let (t, c) = sys.quantities[q].cells[0];
+        let s = &sys.shapes[t];
+        (
+            s.id.clone(),
+            s.key_codes(c)
+                .iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<String>>(),
+        )
+    };
+    let mut value: Vec<Option<i64>> = vec![None; sys.quantities.len()];
+    for (q, quantity) in sys.quantities.iter().enumerate() {
+        let (t0, c0) = quantity.cells[0];
+        let Some(&v) = tables.get(t0).and_then(|t| t.cells.get(c0)) else {
+            return fail("a table has fewer cells than its shape".into());
+        };
+        value[q] = v;
+        for &(t, c) in &quantity.cells[1..] {
+            if tables.get(t).and_then(|t| t.cells.get(c)) != Some(&v) {
+                let (table, key) = label(q);
+                return fail(format!(
+                    "{table}[{}] is published differently in tables {} and {}",
+                    key.join(", "),
+                    sys.shapes[t0].id,
+                    sys.shapes[t].id
+                ));
+            }
+        }
+    }
+    let (narrow, _covered, skipped) = match crate::interval::narrow_intervals(&sys, &value, policy)
+    {
+        Ok(x) => x,
+        Err(e) => return fail(e.to_string()),
+    };
+    let mut failures = Vec::new();
+    for (q, lower, upper) in narrow {
+        let Some(u) = upper else { continue };
+        let (table, key) = label(q);
+        let name = format!("{table}[{}]", key.join(", "));
+        let w = u - lower;
+        report.narrowest_width = Some(report.narrowest_width.map_or(w, |m: i64| m.min(w)));
+        failures.push(if u == lower {
+            format!("{name} is pinned to {lower} by whole-number bounds")
+        } else {
+            format!("{name} is pinned to [{lower}, {u}], narrower than the policy allows")
+        });
+        report.intervals.push(CellInterval {
+            table,
+            key,
+            lower,
+            upper,
+            exact: u == lower,
+        });
+    }
+    report.suppressed_quantities = value.iter().filter(|v| v.is_none()).count();
+    report.intervals_computed = true;
+    report.interval_skipped = skipped;
+    report.passed = failures.is_empty();
+    report.failures = failures;
+    report
+}

@@ -13,6 +13,7 @@ use microlp::{ComparisonOp, OptimizationDirection, Problem};
 
 use crate::gauss::System;
 use crate::protect::{Policy, ProtectError};
+use crate::witness::{LocalRow, Seen, explore, is_solution, kernel};
 
 /// One suppressed quantity's interval: `(quantity, lower, upper)`.
 type Found = (usize, i64, Option<i64>);
@@ -20,6 +21,8 @@ type Found = (usize, i64, Option<i64>);
 /// Blocks up to this many unknowns are solved as integer programs.
 const INTEGER_BLOCK_LIMIT: usize = 40;
 const EPS: f64 = 1e-6;
+/// Passes of the walk along the kernel directions.
+const WALK_ROUNDS: usize = 3;
 
 fn find(parent: &mut [usize], mut x: usize) -> usize {
     while parent[x] != x {
@@ -29,18 +32,24 @@ fn find(parent: &mut [usize], mut x: usize) -> usize {
     x
 }
 
-/// `(quantity, lower, upper)` for every suppressed quantity in a block no
-/// larger than the policy's limit; `upper` is `None` when nothing published
-/// bounds it from above. Also returns how many were skipped.
-pub(crate) fn intervals(
-    sys: &System,
-    value: &[Option<i64>],
-    policy: &Policy,
-) -> Result<(Vec<Found>, usize), ProtectError> {
+/// A relation on quantities: coefficients on unknowns and a right-hand side.
+type Row = (Vec<(usize, i64)>, i64);
+
+/// The unknowns of one independent block and its relations.
+struct Block<'a> {
+    vars: &'a [usize],
+    rows: Vec<&'a Row>,
+    local: HashMap<usize, usize>,
+}
+
+/// Suppressed quantities in independent blocks (sorted by their first
+/// quantity), with the relations on unknowns.
+type Blocks = (Vec<Vec<usize>>, Vec<Row>, Vec<Vec<usize>>);
+
+fn split(sys: &System, value: &[Option<i64>]) -> Result<Blocks, ProtectError> {
     let n = value.len();
     let mut parent: Vec<usize> = (0..n).collect();
-    // Each relation as coefficients on unknowns and a right-hand side.
-    let mut rows: Vec<(Vec<(usize, f64)>, f64)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for (total, parts) in &sys.relations {
         let mut coef: BTreeMap<usize, i64> = BTreeMap::new();
         let mut rhs: i64 = 0;
@@ -72,13 +81,9 @@ pub(crate) fn intervals(
             let (a, b) = (find(&mut parent, w[0]), find(&mut parent, w[1]));
             parent[a] = b;
         }
-        rows.push((
-            coef.into_iter().map(|(q, c)| (q, c as f64)).collect(),
-            rhs as f64,
-        ));
+        rows.push((coef.into_iter().collect(), rhs));
     }
-    let lower_bound = if policy.protect_zeros { 0 } else { 1 };
-    let mut blocks: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut blocks: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for q in (0..n).filter(|&q| value[q].is_none()) {
         let r = find(&mut parent, q);
         blocks.entry(r).or_default().push(q);
@@ -88,38 +93,91 @@ pub(crate) fn intervals(
         let r = find(&mut parent, coef[0].0);
         block_rows.entry(r).or_default().push(i);
     }
-    let mut out = Vec::new();
-    let mut skipped = 0;
-    let mut roots: Vec<usize> = blocks.keys().copied().collect();
-    roots.sort_unstable();
-    for root in roots {
-        let vars = &blocks[&root];
-        if vars.len() > policy.interval_block_limit as usize {
-            // Too large for integer programming: bound propagation relation by
-            // relation, a sound but weaker attack, still catches cells pinned
-            // by whole-number bounds such as two hidden cells that sum to 2.
-            skipped += vars.len();
-            let my_rows: Vec<&(Vec<(usize, f64)>, f64)> = block_rows
-                .get(&root)
-                .map(|ix| ix.iter().map(|&i| &rows[i]).collect())
-                .unwrap_or_default();
-            out.extend(propagate(vars, &my_rows, lower_bound));
-            continue;
+    let mut vars = Vec::with_capacity(blocks.len());
+    let mut row_ix = Vec::with_capacity(blocks.len());
+    for (root, v) in blocks {
+        vars.push(v);
+        row_ix.push(block_rows.remove(&root).unwrap_or_default());
+    }
+    Ok((vars, rows, row_ix))
+}
+
+impl<'a> Block<'a> {
+    fn new(vars: &'a [usize], rows: &'a [Row], ix: &[usize]) -> Self {
+        Block {
+            vars,
+            rows: ix.iter().map(|&i| &rows[i]).collect(),
+            local: vars.iter().enumerate().map(|(i, &q)| (q, i)).collect(),
         }
-        let local: HashMap<usize, usize> = vars.iter().enumerate().map(|(i, &q)| (q, i)).collect();
+    }
+
+    /// Feasible whole-number solutions of the block from one LP point and
+    /// the integer directions that keep every relation. `Ok(None)` when no
+    /// whole-number point was found cheaply (the caller then solves exactly).
+    fn witnesses(&self, lower_bound: i64) -> Result<Option<Seen>, ProtectError> {
+        let m = self.vars.len();
+        let local_rows: Vec<LocalRow> = self
+            .rows
+            .iter()
+            .map(|(coef, rhs)| {
+                (
+                    coef.iter().map(|&(q, c)| (self.local[&q], c)).collect(),
+                    *rhs,
+                )
+            })
+            .collect();
+        let mut x0 = None;
+        for integer in [false, true] {
+            if integer && m > INTEGER_BLOCK_LIMIT {
+                break;
+            }
+            let (_, values) = solve_once(
+                m,
+                None,
+                &self.rows,
+                &self.local,
+                lower_bound,
+                integer,
+                OptimizationDirection::Minimize,
+            )?;
+            if values.len() == m && values.iter().all(|x| x.is_finite() && x.abs() < 1e15) {
+                let x: Vec<i64> = values.iter().map(|x| x.round() as i64).collect();
+                if is_solution(&local_rows, &x, lower_bound) {
+                    x0 = Some(x);
+                    break;
+                }
+            }
+        }
+        let Some(x0) = x0 else {
+            return Ok(None);
+        };
+        let Some(dirs) = kernel(&local_rows, m) else {
+            return Ok(None);
+        };
+        Ok(explore(&local_rows, x0, lower_bound, &dirs, WALK_ROUNDS))
+    }
+
+    /// Exact intervals (as exact as the block size allows) for the local
+    /// unknowns `targets`, starting from solutions already seen.
+    fn exact(
+        &self,
+        targets: &[usize],
+        lower_bound: i64,
+        seen: Option<&Seen>,
+    ) -> Result<Vec<(i64, Option<i64>)>, ProtectError> {
+        let vars = self.vars;
         let integer = vars.len() <= INTEGER_BLOCK_LIMIT;
-        let my_rows: Vec<&(Vec<(usize, f64)>, f64)> = block_rows
-            .get(&root)
-            .map(|ix| ix.iter().map(|&i| &rows[i]).collect())
-            .unwrap_or_default();
         // Propagation gives valid outer bounds. Every solution found along
         // the way is feasible, so a value it reaches at an outer bound is that
         // bound; only the remaining ends need a solve of their own.
-        let outer = propagate(vars, &my_rows, lower_bound);
-        let mut seen_lo: Vec<Option<i64>> = vec![None; vars.len()];
-        let mut seen_hi: Vec<Option<i64>> = vec![None; vars.len()];
-        let mut known_lo: Vec<Option<i64>> = vec![None; vars.len()];
-        let mut known_hi: Vec<Option<Option<i64>>> = vec![None; vars.len()];
+        let outer = propagate(vars, &self.rows, lower_bound);
+        let (mut seen_lo, mut seen_hi): (Vec<Option<i64>>, Vec<Option<i64>>) = match seen {
+            Some(s) => (
+                s.lo.iter().copied().map(Some).collect(),
+                s.hi.iter().copied().map(Some).collect(),
+            ),
+            None => (vec![None; vars.len()], vec![None; vars.len()]),
+        };
         let record =
             |values: &[f64], seen_lo: &mut Vec<Option<i64>>, seen_hi: &mut Vec<Option<i64>>| {
                 // Only whole-number solutions are points an attacker must allow.
@@ -132,55 +190,133 @@ pub(crate) fn intervals(
                     seen_hi[j] = Some(seen_hi[j].map_or(v, |m: i64| m.max(v)));
                 }
             };
-        for (i, &(_, plo, phi)) in outer.iter().enumerate() {
-            if known_lo[i].is_none() && seen_lo[i] == Some(plo) {
-                known_lo[i] = Some(plo);
-            }
-            if known_lo[i].is_none() {
+        let mut out = Vec::with_capacity(targets.len());
+        for &i in targets {
+            let (_, plo, phi) = outer[i];
+            let lo = if seen_lo[i] == Some(plo) {
+                plo
+            } else {
                 let (v, values) = solve(
                     vars.len(),
                     i,
-                    &my_rows,
-                    &local,
+                    &self.rows,
+                    &self.local,
                     lower_bound,
                     integer,
                     OptimizationDirection::Minimize,
                 )?;
                 record(&values, &mut seen_lo, &mut seen_hi);
-                known_lo[i] = Some(
-                    v.map_or(lower_bound, |v| (v - EPS).ceil() as i64)
-                        .max(lower_bound),
-                );
-            }
-            if known_hi[i].is_none() && phi.is_some() && seen_hi[i] == phi {
-                known_hi[i] = Some(phi);
-            }
-            if known_hi[i].is_none() {
+                v.map_or(lower_bound, |v| (v - EPS).ceil() as i64)
+                    .max(lower_bound)
+            };
+            let unbounded = seen.is_some_and(|s| s.unbounded[i]);
+            let hi = if unbounded {
+                None
+            } else if phi.is_some() && seen_hi[i] == phi {
+                phi
+            } else {
                 let (v, values) = solve(
                     vars.len(),
                     i,
-                    &my_rows,
-                    &local,
+                    &self.rows,
+                    &self.local,
                     lower_bound,
                     integer,
                     OptimizationDirection::Maximize,
                 )?;
                 record(&values, &mut seen_lo, &mut seen_hi);
-                known_hi[i] = Some(v.map(|v| (v + EPS).floor() as i64));
-            }
+                v.map(|v| (v + EPS).floor() as i64)
+            };
+            out.push((lo, hi));
         }
-        for (i, &q) in vars.iter().enumerate() {
-            out.push((q, known_lo[i].unwrap_or(lower_bound), known_hi[i].flatten()));
+        Ok(out)
+    }
+}
+
+/// `(quantity, lower, upper)` for every suppressed quantity in a block no
+/// larger than the policy's limit; `upper` is `None` when nothing published
+/// bounds it from above. Also returns how many were skipped.
+pub(crate) fn intervals(
+    sys: &System,
+    value: &[Option<i64>],
+    policy: &Policy,
+) -> Result<(Vec<Found>, usize), ProtectError> {
+    let (blocks, rows, row_ix) = split(sys, value)?;
+    let lower_bound = if policy.protect_zeros { 0 } else { 1 };
+    let mut out = Vec::new();
+    let mut skipped = 0;
+    for (vars, ix) in blocks.iter().zip(&row_ix) {
+        let block = Block::new(vars, &rows, ix);
+        if vars.len() > policy.interval_block_limit as usize {
+            // Too large for integer programming: bound propagation relation by
+            // relation, a sound but weaker attack, still catches cells pinned
+            // by whole-number bounds such as two hidden cells that sum to 2.
+            skipped += vars.len();
+            out.extend(propagate(vars, &block.rows, lower_bound));
+            continue;
         }
+        // Solutions from the cheap witnesses save solves: a value seen at a
+        // propagated bound is that bound.
+        let seen = block.witnesses(lower_bound)?;
+        let all: Vec<usize> = (0..vars.len()).collect();
+        let found = block.exact(&all, lower_bound, seen.as_ref())?;
+        out.extend(vars.iter().zip(found).map(|(&q, (lo, hi))| (q, lo, hi)));
     }
     Ok((out, skipped))
+}
+
+/// The verdict of the interval attack without computing every interval:
+/// returns `(quantity, lower, upper)` only for the suppressed quantities
+/// whose interval may be narrower than `policy.min_interval_width`, computed
+/// as [`intervals`] would; every other quantity has a proof (two whole-number
+/// solutions of the published system far enough apart, or a ray of them)
+/// that its interval is wide enough. Also returns how many quantities the
+/// witnesses covered and how many were in blocks above the policy's limit.
+pub(crate) fn narrow_intervals(
+    sys: &System,
+    value: &[Option<i64>],
+    policy: &Policy,
+) -> Result<(Vec<Found>, usize, usize), ProtectError> {
+    let (blocks, rows, row_ix) = split(sys, value)?;
+    let lower_bound = if policy.protect_zeros { 0 } else { 1 };
+    let width = i64::from(policy.min_interval_width.max(1));
+    let mut out = Vec::new();
+    let (mut covered, mut skipped) = (0, 0);
+    for (vars, ix) in blocks.iter().zip(&row_ix) {
+        let block = Block::new(vars, &rows, ix);
+        if vars.len() > policy.interval_block_limit as usize {
+            skipped += vars.len();
+            out.extend(
+                propagate(vars, &block.rows, lower_bound)
+                    .into_iter()
+                    .filter(|&(_, lo, hi)| hi.is_some_and(|h| h - lo < width)),
+            );
+            continue;
+        }
+        let seen = block.witnesses(lower_bound)?;
+        let open: Vec<usize> = (0..vars.len())
+            .filter(|&j| !seen.as_ref().is_some_and(|s| s.covers(j, width)))
+            .collect();
+        covered += vars.len() - open.len();
+        if open.is_empty() {
+            continue;
+        }
+        let found = block.exact(&open, lower_bound, seen.as_ref())?;
+        out.extend(
+            open.iter()
+                .zip(found)
+                .map(|(&j, (lo, hi))| (vars[j], lo, hi))
+                .filter(|&(_, lo, hi)| hi.is_some_and(|h| h - lo < width)),
+        );
+    }
+    Ok((out, covered, skipped))
 }
 
 /// Optimum of one unknown, `None` when unbounded in that direction.
 fn solve(
     nvars: usize,
     target: usize,
-    rows: &[&(Vec<(usize, f64)>, f64)],
+    rows: &[&Row],
     local: &HashMap<usize, usize>,
     lower_bound: i64,
     integer: bool,
@@ -190,7 +326,15 @@ fn solve(
         // The linear relaxation first: when its optimum is a whole-number
         // point (as it usually is for table relations) it is the integer
         // optimum too, and branch and bound is not needed.
-        let (v, values) = solve_once(nvars, target, rows, local, lower_bound, false, direction)?;
+        let (v, values) = solve_once(
+            nvars,
+            Some(target),
+            rows,
+            local,
+            lower_bound,
+            false,
+            direction,
+        )?;
         if v.is_none() {
             // Unbounded relaxation: with rational data and a feasible integer
             // point (the true table), the integer programme is unbounded too.
@@ -201,13 +345,21 @@ fn solve(
             return Ok((v, values));
         }
     }
-    solve_once(nvars, target, rows, local, lower_bound, integer, direction)
+    solve_once(
+        nvars,
+        Some(target),
+        rows,
+        local,
+        lower_bound,
+        integer,
+        direction,
+    )
 }
 
 fn solve_once(
     nvars: usize,
-    target: usize,
-    rows: &[&(Vec<(usize, f64)>, f64)],
+    target: Option<usize>,
+    rows: &[&Row],
     local: &HashMap<usize, usize>,
     lower_bound: i64,
     integer: bool,
@@ -216,7 +368,7 @@ fn solve_once(
     let mut p = Problem::new(direction);
     let vars: Vec<_> = (0..nvars)
         .map(|i| {
-            let obj = if i == target { 1.0 } else { 0.0 };
+            let obj = if Some(i) == target { 1.0 } else { 0.0 };
             if integer {
                 p.add_integer_var(obj, (lower_bound as i32, i32::MAX / 4))
             } else {
@@ -225,8 +377,11 @@ fn solve_once(
         })
         .collect();
     for (coef, rhs) in rows {
-        let expr: Vec<_> = coef.iter().map(|&(q, c)| (vars[local[&q]], c)).collect();
-        p.add_constraint(expr, ComparisonOp::Eq, *rhs);
+        let expr: Vec<_> = coef
+            .iter()
+            .map(|&(q, c)| (vars[local[&q]], c as f64))
+            .collect();
+        p.add_constraint(expr, ComparisonOp::Eq, *rhs as f64);
     }
     match p.solve() {
         Ok(microlp::SolveOutcome::Solution(s)) => {
@@ -261,17 +416,13 @@ fn solve_once(
 /// Interval propagation: each relation bounds each of its unknowns by the
 /// others' bounds, repeated until nothing tightens (or a round limit).
 /// Coefficients are +1 or -1 (a part or a total).
-fn propagate(
-    vars: &[usize],
-    rows: &[&(Vec<(usize, f64)>, f64)],
-    lower_bound: i64,
-) -> Vec<(usize, i64, Option<i64>)> {
+fn propagate(vars: &[usize], rows: &[&Row], lower_bound: i64) -> Vec<(usize, i64, Option<i64>)> {
     let mut lo: HashMap<usize, i64> = vars.iter().map(|&q| (q, lower_bound)).collect();
     let mut hi: HashMap<usize, Option<i64>> = vars.iter().map(|&q| (q, None)).collect();
     for _round in 0..50 {
         let mut changed = false;
         for (coef, rhs) in rows {
-            let rhs = *rhs as i64;
+            let rhs = *rhs;
             for &(v, cv) in coef.iter() {
                 // cv * x_v = rhs - sum_{u != v} cu * x_u
                 let (mut rest_min, mut rest_max) = (Some(0i64), Some(0i64));
@@ -280,7 +431,7 @@ fn propagate(
                         continue;
                     }
                     let (l, h) = (lo[&u], hi[&u]);
-                    if cu > 0.0 {
+                    if cu > 0 {
                         rest_min = rest_min.map(|m| m + l);
                         rest_max = rest_max.zip(h).map(|(m, h)| m + h);
                     } else {
@@ -290,7 +441,7 @@ fn propagate(
                 }
                 // cv * x_v lies in [rhs - rest_max, rhs - rest_min].
                 let (a, b) = (rest_max.map(|m| rhs - m), rest_min.map(|m| rhs - m));
-                let (new_lo, new_hi) = if cv > 0.0 {
+                let (new_lo, new_hi) = if cv > 0 {
                     (a, b)
                 } else {
                     (b.map(|x| -x), a.map(|x| -x))

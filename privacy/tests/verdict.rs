@@ -1,0 +1,285 @@
+//! The gateway's verdict (`audit_verdict`) proves wide intervals with
+//! whole-number solutions instead of computing them. It must agree with the
+//! full audit on every published view: never "protected" where the full
+//! audit finds a derivable or too narrow cell.
+
+use std::sync::Arc;
+
+use prikk_privacy::{
+    Dimension, Measure, Policy, PublishedTable, Table, TableShape, audit, audit_verdict, protect,
+};
+use proptest::prelude::*;
+
+fn flat(id: &str, codes: &[&str]) -> Arc<Dimension> {
+    Arc::new(Dimension::flat(id, codes))
+}
+
+fn codes(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+fn grid(id: &str, rows: usize, cols: usize, hierarchical: bool) -> Arc<TableShape> {
+    let r = codes("r", rows);
+    let rows_dim = if hierarchical {
+        let mut nodes: Vec<(String, String)> =
+            vec![("g0".into(), "total".into()), ("g1".into(), "total".into())];
+        for (i, c) in r.iter().enumerate() {
+            let g = if i < rows / 2 { "g0" } else { "g1" };
+            nodes.push((format!("{g}.{c}"), g.into()));
+        }
+        let refs: Vec<(&str, &str)> = nodes
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        Arc::new(Dimension::hierarchy("rows", &refs))
+    } else {
+        let refs: Vec<&str> = r.iter().map(String::as_str).collect();
+        flat("rows", &refs)
+    };
+    let c = codes("c", cols);
+    let refs: Vec<&str> = c.iter().map(String::as_str).collect();
+    Arc::new(TableShape::new(
+        id.into(),
+        vec![rows_dim, flat("cols", &refs)],
+        Measure::Count,
+        "total".into(),
+    ))
+}
+
+/// Fills the inner cells of a two-way table from `values` (cycled).
+fn fill(shape: Arc<TableShape>, values: &[i64]) -> Table {
+    let mut t = Table::zeros(shape.clone());
+    let leaves: Vec<usize> = (1..shape.dimensions[0].categories.len())
+        .filter(|&i| shape.dimensions[0].is_leaf(i))
+        .collect();
+    let cols = shape.dimensions[1].categories.len() - 1;
+    let mut it = values.iter().cycle();
+    for &r in &leaves {
+        for c in 1..=cols {
+            t.add_inner(&[r, c], *it.next().unwrap_or(&0));
+        }
+    }
+    t
+}
+
+fn publish(t: &Table, hide: impl Fn(usize) -> bool) -> PublishedTable {
+    PublishedTable {
+        shape: t.shape.clone(),
+        cells: t
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (!hide(i)).then_some(v))
+            .collect(),
+    }
+}
+
+/// Two linked tables: status x gender and, for the admitted, country x
+/// gender (its margins are the admitted row of the first).
+fn linked(values: &[i64]) -> Vec<Table> {
+    let gender = flat("gender", &["female", "male"]);
+    let status = Arc::new(Dimension::hierarchy(
+        "status",
+        &[("admitted", "total"), ("assessing", "total")],
+    ));
+    let country = flat("country", &["IQ", "SO", "AF"]);
+    let s = Arc::new(TableShape::new(
+        "status".into(),
+        vec![status, gender.clone()],
+        Measure::Count,
+        "total".into(),
+    ));
+    let c = Arc::new(TableShape::new(
+        "country".into(),
+        vec![country, gender],
+        Measure::Count,
+        "admitted".into(),
+    ));
+    let mut st = Table::zeros(s);
+    let mut ct = Table::zeros(c);
+    let mut it = values.iter().cycle();
+    for g in 1..=2 {
+        for k in 1..=3 {
+            let v = *it.next().unwrap_or(&0);
+            ct.add_inner(&[k, g], v);
+            st.add_inner(&[1, g], v);
+        }
+        st.add_inner(&[2, g], *it.next().unwrap_or(&0));
+    }
+    vec![st, ct]
+}
+
+fn agree(published: &[PublishedTable], policy: &Policy) -> Result<(), TestCaseError> {
+    let full = audit(published, policy, None, true);
+    let verdict = audit_verdict(published, policy);
+    prop_assert_eq!(
+        verdict.passed,
+        full.passed,
+        "verdict {:?} / full audit {:?}",
+        verdict.failures,
+        full.failures
+    );
+    Ok(())
+}
+
+fn values() -> impl Strategy<Value = Vec<i64>> {
+    proptest::collection::vec(prop_oneof![Just(0i64), 1i64..4, 4i64..30], 1..30)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+    #[test]
+    fn verdict_agrees_with_the_full_audit_on_any_pattern(
+        rows in 2usize..6, cols in 2usize..5, hierarchical in any::<bool>(),
+        protect_zeros in any::<bool>(), width in 1u32..4,
+        values in values(),
+        hide in proptest::collection::vec(any::<bool>(), 60),
+    ) {
+        let rows = if hierarchical { rows.max(4) } else { rows };
+        let t = fill(grid("t", rows, cols, hierarchical), &values);
+        let policy = Policy { protect_zeros, min_interval_width: width, ..Policy::default() };
+        agree(&[publish(&t, |i| hide[i % hide.len()])], &policy)?;
+    }
+
+    #[test]
+    fn verdict_agrees_on_hidden_subgrids_of_small_counts(
+        rows in 2usize..7, cols in 2usize..6, hierarchical in any::<bool>(),
+        protect_zeros in any::<bool>(), width in 1u32..4,
+        values in proptest::collection::vec(0i64..4, 1..40),
+        hide_rows in proptest::collection::vec(any::<bool>(), 6),
+        hide_cols in proptest::collection::vec(any::<bool>(), 5),
+    ) {
+        // Inner cells in chosen rows and columns: never derivable by rank
+        // alone when two rows and two columns are chosen, often pinned by
+        // whole-number bounds with counts this small.
+        let rows = if hierarchical { rows.max(4) } else { rows };
+        let t = fill(grid("t", rows, cols, hierarchical), &values);
+        let policy = Policy { protect_zeros, min_interval_width: width, ..Policy::default() };
+        let view = publish(&t, |i| {
+            let k = t.shape.key_codes(i);
+            let pick = |code: &str, flags: &[bool]| {
+                code.rsplit('.').next().and_then(|c| c[1..].parse::<usize>().ok())
+                    .is_some_and(|n| code.contains(['r', 'c']) && flags[n % flags.len()])
+            };
+            k[0].contains('r') && k[1].starts_with('c') && pick(&k[0], &hide_rows) && pick(&k[1], &hide_cols)
+        });
+        agree(&[view], &policy)?;
+    }
+
+    #[test]
+    fn verdict_agrees_on_linked_tables(
+        protect_zeros in any::<bool>(), width in 1u32..3,
+        values in values(),
+        hide in proptest::collection::vec(any::<bool>(), 27),
+    ) {
+        let tables = linked(&values);
+        let policy = Policy { protect_zeros, min_interval_width: width, ..Policy::default() };
+        // A quantity has one status everywhere, so hide by quantity name.
+        let published: Vec<PublishedTable> = tables
+            .iter()
+            .map(|t| {
+                publish(t, |i| {
+                    let q = t.shape.quantity(i);
+                    let h = q.bytes().fold(7usize, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
+                    hide[h % hide.len()]
+                })
+            })
+            .collect();
+        agree(&published, &policy)?;
+    }
+
+    #[test]
+    fn protected_tables_pass_the_verdict(
+        rows in 2usize..6, cols in 2usize..5, hierarchical in any::<bool>(),
+        protect_zeros in any::<bool>(),
+        values in values(),
+    ) {
+        let rows = if hierarchical { rows.max(4) } else { rows };
+        let t = fill(grid("t", rows, cols, hierarchical), &values);
+        let policy = Policy { protect_zeros, ..Policy::default() };
+        let p = protect(std::slice::from_ref(&t), &policy).unwrap();
+        let view = publish(&t, |i| p.suppressed[0][i]);
+        let v = audit_verdict(std::slice::from_ref(&view), &policy);
+        prop_assert!(v.passed, "{:?}", v.failures);
+    }
+}
+
+/// 2 x 2 inner cells with margins; hides the four inner cells.
+fn rectangle(a: [i64; 4]) -> (Table, Vec<usize>) {
+    let t = fill(grid("t", 2, 2, false), &a);
+    let inner: Vec<usize> = [["r0", "c0"], ["r0", "c1"], ["r1", "c0"], ["r1", "c1"]]
+        .iter()
+        .map(|k| t.shape.cell_by_codes(k).unwrap())
+        .collect();
+    (t, inner)
+}
+
+#[test]
+fn a_derivable_cell_is_refused() {
+    let (t, inner) = rectangle([3, 6, 7, 9]);
+    let view = publish(&t, |i| i == inner[0]);
+    let v = audit_verdict(&[view], &Policy::default());
+    assert!(!v.passed);
+    assert!(v.failures[0].contains("computed"), "{:?}", v.failures);
+}
+
+#[test]
+fn cells_pinned_by_whole_number_bounds_are_refused() {
+    // Zeros published, so each hidden cell is at least 1: all four are 1.
+    let (t, inner) = rectangle([1, 1, 1, 1]);
+    let view = publish(&t, |i| inner.contains(&i));
+    let v = audit_verdict(&[view], &Policy::default());
+    assert!(!v.passed);
+    assert!(
+        v.failures.iter().any(|f| f.contains("pinned")),
+        "{:?}",
+        v.failures
+    );
+    // With zeros protected each ranges over 0..=2 and passes.
+    let policy = Policy {
+        protect_zeros: true,
+        ..Policy::default()
+    };
+    let view = publish(&t, |i| inner.contains(&i));
+    assert!(audit_verdict(&[view], &policy).passed);
+}
+
+#[test]
+fn the_minimum_width_is_met_by_the_witness_or_refused() {
+    // a, 5-a, 6-a, 3+a with every cell at least 1: a in 1..=4, width 3.
+    let (t, inner) = rectangle([2, 3, 4, 5]);
+    let view = publish(&t, |i| inner.contains(&i));
+    for (width, passes) in [(1, true), (3, true), (4, false)] {
+        let policy = Policy {
+            min_interval_width: width,
+            ..Policy::default()
+        };
+        let v = audit_verdict(std::slice::from_ref(&view), &policy);
+        assert_eq!(v.passed, passes, "width {width}: {:?}", v.failures);
+        assert_eq!(
+            audit(std::slice::from_ref(&view), &policy, None, true).passed,
+            passes
+        );
+    }
+}
+
+#[test]
+fn nothing_suppressed_passes_only_when_consistent() {
+    let (t, _) = rectangle([2, 3, 4, 5]);
+    let view = publish(&t, |_| false);
+    assert!(audit_verdict(std::slice::from_ref(&view), &Policy::default()).passed);
+    let mut bad = view.clone();
+    bad.cells[0] = bad.cells[0].map(|v| v + 1);
+    assert!(!audit_verdict(&[bad], &Policy::default()).passed);
+    // Linked tables publishing one quantity differently.
+    let tables = linked(&[3, 4, 5, 6, 7, 8, 9, 10]);
+    let mut views: Vec<PublishedTable> = tables.iter().map(|t| publish(t, |_| false)).collect();
+    assert!(audit_verdict(&views, &Policy::default()).passed);
+    let admitted_women = tables[0]
+        .shape
+        .cell_by_codes(&["admitted", "female"])
+        .unwrap();
+    views[0].cells[admitted_women] = Some(1000);
+    assert!(!audit_verdict(&views, &Policy::default()).passed);
+}
