@@ -67,7 +67,7 @@ pub enum LevelError {
 const PROJECT_DIMENSION: &str = "project";
 /// Code of the row that stands for every project with nothing suppressed.
 const FULLY_PUBLISHED: &str = "*fully-published";
-const MAX_ROUNDS: usize = 12;
+const MAX_ROUNDS: usize = 40;
 
 struct Stack {
     /// Per table, stacked shape (project dimension first).
@@ -205,6 +205,7 @@ pub fn protect_aggregate(
         .enumerate()
         .map(|(t, s)| (s.id.as_str(), t))
         .collect();
+    let relations: Vec<_> = shapes.iter().map(|s| s.relations()).collect();
     let mut rounds = 0;
     let mut fell_back = false;
     loop {
@@ -242,31 +243,37 @@ pub fn protect_aggregate(
                 };
                 let n = shapes[t].len();
                 let (row, c) = (cell / n, cell % n);
-                let hide = |c: usize, suppressed: &mut Vec<Vec<bool>>| {
-                    if !suppressed[t][c] && hidden_below[t][c] > 0 {
-                        for &(t2, c2) in group_of(t, c) {
-                            suppressed[t2][c2] = true;
-                        }
-                        true
-                    } else {
-                        false
+                if row > 0 && !suppressed[t][c] && hidden_below[t][c] > 0 {
+                    for &(t2, c2) in group_of(t, c) {
+                        suppressed[t2][c2] = true;
                     }
-                };
-                if row > 0 && hide(c, &mut suppressed) {
                     changed = true;
                     continue;
                 }
-                // Open a neighbour: the smallest published aggregate cell that
-                // shares a relation with this one and has hidden contributions.
-                let best = shapes[t]
-                    .relations()
-                    .into_iter()
-                    .filter(|r| r.total == c || r.parts.contains(&c))
-                    .flat_map(|r| std::iter::once(r.total).chain(r.parts))
-                    .filter(|&x| x != c && !suppressed[t][x] && hidden_below[t][x] > 0)
-                    .min_by_key(|&x| (aggregate[t].values[x], x));
-                if let Some(x) = best {
-                    changed |= hide(x, &mut suppressed);
+                // Hide a neighbour: the smallest published aggregate cell
+                // with hidden contributions that shares a relation with this
+                // quantity in any table.
+                let mut best: Option<(i64, usize, usize)> = None;
+                for &(t2, c2) in group_of(t, c) {
+                    for r in relations[t2]
+                        .iter()
+                        .filter(|r| r.total == c2 || r.parts.contains(&c2))
+                    {
+                        for x in std::iter::once(r.total).chain(r.parts.iter().copied()) {
+                            if x != c2 && !suppressed[t2][x] && hidden_below[t2][x] > 0 {
+                                let cand = (aggregate[t2].values[x], t2, x);
+                                if best.is_none_or(|b| cand < b) {
+                                    best = Some(cand);
+                                }
+                            }
+                        }
+                    }
+                }
+                if let Some((_, t2, x)) = best {
+                    for &(t3, c3) in group_of(t2, x) {
+                        suppressed[t3][c3] = true;
+                    }
+                    changed = true;
                 }
             }
         }

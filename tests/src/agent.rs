@@ -73,6 +73,8 @@ pub struct AgentState {
     pub outbox_path: PathBuf,
     /// Rows in the export.
     pub rows: usize,
+    /// Secure aggregation: the helper's key, when the agent shares its exact tables.
+    pub helper_key: Option<municipality_agent::share::HelperKey>,
 }
 
 impl AgentState {
@@ -120,6 +122,7 @@ impl AgentState {
             public_key,
             export,
             rows,
+            helper_key: None,
         })
     }
 
@@ -170,8 +173,18 @@ impl AgentState {
         if let Some(existing) = outbox.get(&prepared.report.report_id)? {
             return Ok((prepared, existing));
         }
-        let envelope =
-            prikk_proto::sign_report(&self.signer()?, &prepared.report_at(outbox.now_unix()));
+        let signer = self.signer()?;
+        let mut report = prepared.report_at(outbox.now_unix());
+        if let Some(helper) = &self.helper_key {
+            municipality_agent::share::attach_shares(
+                &mut report,
+                &prepared.protected.tables,
+                helper,
+                &signer,
+            )
+            .map_err(|e| HarnessError::Process(format!("sharing {}: {e}", self.project)))?;
+        }
+        let envelope = prikk_proto::sign_report(&signer, &report);
         let queued = match outbox.enqueue(&envelope)? {
             Enqueued::New(r) | Enqueued::Existing(r) => r,
         };

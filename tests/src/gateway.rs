@@ -100,6 +100,7 @@ impl InProcessGateway {
         )
         .map_err(GatewayError::from)?;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let role = config.role;
         let thread = std::thread::Builder::new()
             .name(format!("gateway-{}", addr.port()))
             .spawn(move || -> Result<(), GatewayError> {
@@ -115,11 +116,14 @@ impl InProcessGateway {
                     .map_err(io)?;
                 rt.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener).map_err(io)?;
-                    gateway
-                        .run(listener, transport, None, async move {
-                            let _ = stop_rx.await;
-                        })
-                        .await
+                    let stop = async move {
+                        let _ = stop_rx.await;
+                    };
+                    if role == prikk_gateway::config::Role::Helper {
+                        gateway.run_helper(listener, transport, stop).await
+                    } else {
+                        gateway.run(listener, transport, None, stop).await
+                    }
                 })
             })
             .map_err(HarnessError::io("gateway thread"))?;

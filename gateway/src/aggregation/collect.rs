@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prikk_privacy::levels::{LevelError, PublishedProject, protect_aggregate};
-use prikk_privacy::{Definition, Measure, Policy, TableShape, layout};
+use prikk_privacy::{Definition, Measure, Policy, Table, TableShape, layout};
 use prikk_proto::pb::helper_aggregation_client::HelperAggregationClient;
 use prikk_proto::share::{self, ShareContext};
 use prikk_proto::{Signer, decode_exact, pb, sign_message, verify_message};
@@ -28,7 +28,9 @@ use crate::store::{Collection, NormalTable, Store, StoreError, StoredReport};
 #[non_exhaustive]
 pub enum CollectError {
     /// The configuration names no helper.
-    #[error("no helper configured: add a [helper] section (url, signing_key, encryption_key) to the gateway's config")]
+    #[error(
+        "no helper configured: add a [helper] section (url, signing_key, encryption_key) to the gateway's config"
+    )]
     NoHelper,
     /// This period and scope were collected before.
     #[error("period {period} already has a collected {scope} aggregate (batch {batch})")]
@@ -44,7 +46,9 @@ pub enum CollectError {
     #[error("no reports for period {0} in this scope")]
     NoReports(String),
     /// Some reports carry no shares for the configured helper.
-    #[error("these projects' latest reports carry no secret shares for helper {helper}: {projects}")]
+    #[error(
+        "these projects' latest reports carry no secret shares for helper {helper}: {projects}"
+    )]
     WithoutShares {
         /// The configured helper's key id.
         helper: String,
@@ -170,7 +174,8 @@ pub fn prepare_batch(
         }
     }
     let helper_key_id = prikk_proto::key_id_of(
-        &share::parse_public_key(&helper.encryption_key).map_err(|e| CollectError::Answer(e.to_string()))?,
+        &share::parse_public_key(&helper.encryption_key)
+            .map_err(|e| CollectError::Answer(e.to_string()))?,
     );
     let reports: Vec<StoredReport> = store
         .latest_reports(period)?
@@ -221,8 +226,13 @@ pub fn prepare_batch(
             cells: s.cells,
             helper_key_id: &s.helper_key_id,
         };
-        share::verify_statement(&key.public_key, &ctx, &s.sealed_seed, &s.statement_signature)
-            .map_err(|e| bad(e.to_string()))?;
+        share::verify_statement(
+            &key.public_key,
+            &ctx,
+            &s.sealed_seed,
+            &s.statement_signature,
+        )
+        .map_err(|e| bad(e.to_string()))?;
         share::add_share(&mut leader_sum, &s.leader_share);
         items.push(pb::ShareItem {
             report_id: report.report_id.clone(),
@@ -262,7 +272,9 @@ pub fn prepare_batch(
 }
 
 /// Connects to the helper.
-pub async fn connect(helper: &HelperEndpoint) -> Result<HelperAggregationClient<tonic::transport::Channel>, CollectError> {
+pub async fn connect(
+    helper: &HelperEndpoint,
+) -> Result<HelperAggregationClient<tonic::transport::Channel>, CollectError> {
     let fail = |problem: String| CollectError::Transport {
         url: helper.url.clone(),
         problem,
@@ -272,7 +284,11 @@ pub async fn connect(helper: &HelperEndpoint) -> Result<HelperAggregationClient<
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(600));
     let uri = endpoint.uri().clone();
-    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']).to_string();
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_string();
     match uri.scheme_str() {
         Some("https") => {
             let ca_path = helper
@@ -288,14 +304,21 @@ pub async fn connect(helper: &HelperEndpoint) -> Result<HelperAggregationClient<
         }
         Some("http") => {
             let loopback = host == "localhost"
-                || host.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback());
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|a| a.is_loopback());
             if !helper.insecure_plaintext || !loopback {
                 return Err(fail(
-                    "plaintext only to a loopback helper with helper.insecure_plaintext = true".into(),
+                    "plaintext only to a loopback helper with helper.insecure_plaintext = true"
+                        .into(),
                 ));
             }
         }
-        _ => return Err(fail("the URL must start with https:// (or http:// on loopback)".into())),
+        _ => {
+            return Err(fail(
+                "the URL must start with https:// (or http:// on loopback)".into(),
+            ));
+        }
     }
     let channel = endpoint.connect().await.map_err(|e| fail(e.to_string()))?;
     Ok(HelperAggregationClient::new(channel)
@@ -347,13 +370,47 @@ pub fn finish(
     answer: &pb::SignedMessage,
     now_unix: i64,
 ) -> Result<CollectSummary, CollectError> {
+    let rec = recombine(def, config, &batch, answer)?;
+    protect_and_store(store, def, config, batch, answer, rec, now_unix)
+}
+
+/// The exact aggregate, in memory only, with what it was checked against.
+#[derive(Debug)]
+pub struct Recombined {
+    /// The exact aggregate tables (never stored or logged).
+    pub exact: Vec<Table>,
+    /// The helper's verified answer.
+    pub answer: pb::AggregateShare,
+    /// The projects' published tables.
+    pub projects: Vec<PublishedProject>,
+    /// Cells checked against the sum of published project cells.
+    pub checked: usize,
+}
+
+/// Verifies the helper's answer, adds the shares, and checks the exact
+/// aggregate against every cell all projects published.
+pub fn recombine(
+    def: &Definition,
+    config: &Config,
+    batch: &Batch,
+    answer: &pb::SignedMessage,
+) -> Result<Recombined, CollectError> {
     let helper = config.helper.as_ref().ok_or(CollectError::NoHelper)?;
     let helper_key = share::parse_public_key(&helper.signing_key)
         .map_err(|e| CollectError::Answer(e.to_string()))?;
-    let agg: pb::AggregateShare =
-        verify_message(&helper_key, share::AGGREGATE_DOMAIN, answer, "aggregate share")
-            .map_err(|e| CollectError::Answer(e.to_string()))?;
-    let mut sent: Vec<&str> = batch.request.items.iter().map(|i| i.report_id.as_str()).collect();
+    let agg: pb::AggregateShare = verify_message(
+        &helper_key,
+        share::AGGREGATE_DOMAIN,
+        answer,
+        "aggregate share",
+    )
+    .map_err(|e| CollectError::Answer(e.to_string()))?;
+    let mut sent: Vec<&str> = batch
+        .request
+        .items
+        .iter()
+        .map(|i| i.report_id.as_str())
+        .collect();
     sent.sort_unstable();
     if agg.batch_id != batch.request.batch_id
         || agg.period != batch.request.period
@@ -367,7 +424,9 @@ pub fn finish(
         ));
     }
     if agg.share.len() != batch.leader_sum.len() || agg.cells as usize != agg.share.len() {
-        return Err(CollectError::Answer("its share has the wrong length".into()));
+        return Err(CollectError::Answer(
+            "its share has the wrong length".into(),
+        ));
     }
     let shapes = shapes(def);
     let exact = share::recombine(&batch.leader_sum, &agg.share)
@@ -429,6 +488,33 @@ pub fn finish(
             }
         }
     }
+    Ok(Recombined {
+        exact,
+        answer: agg,
+        projects,
+        checked,
+    })
+}
+
+/// Protects the aggregate jointly with the projects' published tables and
+/// stores only the protected cells.
+pub fn protect_and_store(
+    store: &Store,
+    def: &Definition,
+    config: &Config,
+    batch: Batch,
+    answer: &pb::SignedMessage,
+    rec: Recombined,
+    now_unix: i64,
+) -> Result<CollectSummary, CollectError> {
+    let Recombined {
+        exact,
+        answer: agg,
+        projects,
+        checked,
+    } = rec;
+    let shapes = shapes(def);
+    let names: BTreeSet<&str> = projects.iter().map(|p| p.project.as_str()).collect();
     let policy = aggregate_policy(config);
     let protection = protect_aggregate(&shapes, &projects, &exact, &policy)?;
     let mut suppressed_cells = 0u32;

@@ -158,7 +158,10 @@ impl HelperState {
             .leader(&env.key_id)?
             .ok_or_else(|| HelperRefusal::Leader(format!("unknown key {}", env.key_id)))?;
         if leader.revoked_unix.is_some() {
-            return Err(HelperRefusal::Leader(format!("key {} is revoked", env.key_id)));
+            return Err(HelperRefusal::Leader(format!(
+                "key {} is revoked",
+                env.key_id
+            )));
         }
         let req: pb::CollectRequest = verify_message(
             &leader.public_key,
@@ -236,10 +239,12 @@ impl HelperState {
                     it.helper_key_id
                 )));
             }
-            let key = self
-                .store
-                .key(&it.agent_key_id)?
-                .ok_or_else(|| refuse(format!("agent key {} is not registered here", it.agent_key_id)))?;
+            let key = self.store.key(&it.agent_key_id)?.ok_or_else(|| {
+                refuse(format!(
+                    "agent key {} is not registered here",
+                    it.agent_key_id
+                ))
+            })?;
             if key.project != it.project {
                 return Err(refuse(format!(
                     "agent key {} belongs to another project",
@@ -258,8 +263,13 @@ impl HelperState {
                 cells: it.cells,
                 helper_key_id: &it.helper_key_id,
             };
-            share::verify_statement(&key.public_key, &ctx, &it.sealed_seed, &it.statement_signature)
-                .map_err(|e| refuse(e.to_string()))?;
+            share::verify_statement(
+                &key.public_key,
+                &ctx,
+                &it.sealed_seed,
+                &it.statement_signature,
+            )
+            .map_err(|e| refuse(e.to_string()))?;
             seeds.push(
                 share::open_seed(&self.secret, &it.sealed_seed, &ctx)
                     .map_err(|e| refuse(e.to_string()))?,
@@ -271,7 +281,9 @@ impl HelperState {
             period: req.period.clone(),
             scope: req.scope.clone(),
             leader_key_id: leader.key_id.clone(),
-            report_ids_sha256: digest(&SHA256, sorted.join("\n").as_bytes()).as_ref().to_vec(),
+            report_ids_sha256: digest(&SHA256, sorted.join("\n").as_bytes())
+                .as_ref()
+                .to_vec(),
             reports: req
                 .items
                 .iter()

@@ -8,4 +8,5 @@ mod kill;
 mod leaks;
 mod national;
 mod refusals;
+mod secure;
 mod world;
