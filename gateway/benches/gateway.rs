@@ -150,6 +150,46 @@ fn full_verification() {
     );
 }
 
+/// Where the verification time of a protected report goes: the rank test
+/// alone, and the full audit with integer intervals.
+fn audit_breakdown() {
+    let def = Definition::embedded();
+    let policy = prikk_privacy::Policy::default();
+    for seed in [1u64, 2, 3] {
+        let exact = exact_tables(&def, seed, 40, |g| 1 + ((g as u64 * 7 + seed) % 7) as i64);
+        let p = prikk_privacy::protect(&exact, &policy).expect("protect");
+        let published: Vec<prikk_privacy::PublishedTable> = exact
+            .iter()
+            .zip(&p.suppressed)
+            .map(|(t, sup)| prikk_privacy::PublishedTable {
+                shape: t.shape.clone(),
+                cells: t
+                    .values
+                    .iter()
+                    .zip(sup)
+                    .map(|(&v, &s)| (!s).then_some(v))
+                    .collect(),
+            })
+            .collect();
+        let suppressed: usize = p.suppressed.iter().flatten().filter(|&&s| s).count();
+        let time = |f: &dyn Fn() -> bool| {
+            let start = Instant::now();
+            let mut n = 0;
+            while n < 3 || start.elapsed() < Duration::from_millis(700) {
+                assert!(f());
+                n += 1;
+            }
+            start.elapsed().as_secs_f64() * 1e3 / n as f64
+        };
+        let rank = time(&|| prikk_privacy::audit(&published, &policy, None, false).passed);
+        let full = time(&|| prikk_privacy::audit(&published, &policy, None, true).passed);
+        let verdict = time(&|| prikk_privacy::audit_verdict(&published, &policy).passed);
+        println!(
+            "audit of a protected report (seed {seed}, {suppressed} suppressed cells): rank test {rank:.2} ms, rank + exact intervals {full:.2} ms, verdict (rank + witnesses) {verdict:.2} ms"
+        );
+    }
+}
+
 async fn loopback_throughput(
     reports: usize,
     submitters: usize,
@@ -316,8 +356,13 @@ fn main() {
         std::env::args().any(|a| a == "--quick") || !std::env::args().any(|a| a == "--bench");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} cores; quick mode: {quick}");
+    if std::env::args().any(|a| a == "--audit-only") {
+        audit_breakdown();
+        return;
+    }
     ed25519_verifications();
     full_verification();
+    audit_breakdown();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

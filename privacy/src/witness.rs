@@ -66,64 +66,70 @@ pub(crate) fn is_solution(rows: &[LocalRow], x: &[i64], lower: i64) -> bool {
 }
 
 /// An integer basis of the directions that keep every relation (`A d = 0`),
-/// by fraction-free elimination; `None` if a coefficient grows too large.
+/// by fraction-free sparse elimination; `None` if a coefficient grows too
+/// large.
 pub(crate) fn kernel(rows: &[LocalRow], m: usize) -> Option<Vec<Vec<(usize, i64)>>> {
-    // Dense rows: blocks are at most a few hundred unknowns.
-    let mut a: Vec<Vec<i128>> = rows
+    let mut a: Vec<SRow> = rows
         .iter()
         .map(|(coef, _)| {
-            let mut r = vec![0i128; m];
-            for &(j, c) in coef {
-                if let Some(slot) = r.get_mut(j) {
-                    *slot += i128::from(c);
+            let mut r: SRow = coef
+                .iter()
+                .filter(|&&(j, _)| j < m)
+                .map(|&(j, c)| (j, i128::from(c)))
+                .collect();
+            r.sort_unstable_by_key(|e| e.0);
+            r.dedup_by(|b, a| {
+                if a.0 == b.0 {
+                    a.1 += b.1;
+                    true
+                } else {
+                    false
                 }
-            }
+            });
+            r.retain(|e| e.1 != 0);
             r
         })
         .collect();
     let mut pivots: Vec<(usize, usize)> = Vec::new(); // (row, column)
     let mut is_pivot = vec![false; m];
-    let mut next = 0;
+    let mut used = vec![false; a.len()];
     for col in 0..m {
-        let Some(p) = (next..a.len()).find(|&r| a[r][col] != 0) else {
+        // The shortest unused row holding the column: least fill-in.
+        let Some(p) = (0..a.len())
+            .filter(|&r| !used[r] && get(&a[r], col) != 0)
+            .min_by_key(|&r| a[r].len())
+        else {
             continue;
         };
-        a.swap(next, p);
-        let pivot_row = a[next].clone();
-        let pv = pivot_row[col];
+        used[p] = true;
+        let pivot_row = a[p].clone();
+        let pv = get(&pivot_row, col);
         for (r, row) in a.iter_mut().enumerate() {
-            if r == next || row[col] == 0 {
+            let f = get(row, col);
+            if r == p || f == 0 {
                 continue;
             }
-            let f = row[col];
-            // row := pv * row - f * pivot_row, then divide by the gcd.
-            for (x, &y) in row.iter_mut().zip(&pivot_row) {
-                *x = pv.checked_mul(*x)?.checked_sub(f.checked_mul(y)?)?;
-            }
-            normalize(row);
+            *row = combine(pv, row, -f, &pivot_row)?;
         }
         is_pivot[col] = true;
-        pivots.push((next, col));
-        next += 1;
-        if next == a.len() {
-            break;
-        }
+        pivots.push((p, col));
     }
     let mut out = Vec::new();
     for f in (0..m).filter(|&c| !is_pivot[c]) {
         // d_f = l; each pivot row r: a_r * d_{p_r} + a[r][f] * l = 0.
         let mut l: i128 = 1;
-        for &(r, c) in &pivots {
-            if a[r][f] != 0 {
-                let pv = a[r][c].abs();
-                l = l.checked_mul(pv / gcd(l, pv))?;
-            }
+        let holding: Vec<(i128, i128, usize)> = pivots
+            .iter()
+            .map(|&(r, c)| (get(&a[r], f), get(&a[r], c), c))
+            .filter(|e| e.0 != 0)
+            .collect();
+        for &(_, pv, _) in &holding {
+            let pv = pv.abs();
+            l = l.checked_mul(pv / gcd(l, pv))?;
         }
         let mut d: Vec<(usize, i128)> = vec![(f, l)];
-        for &(r, c) in &pivots {
-            if a[r][f] != 0 {
-                d.push((c, -(a[r][f].checked_mul(l)? / a[r][c])));
-            }
+        for &(af, pv, c) in &holding {
+            d.push((c, -(af.checked_mul(l)? / pv)));
         }
         let g = d.iter().fold(0, |g, &(_, v)| gcd(g, v));
         let d: Option<Vec<(usize, i64)>> = d
@@ -137,6 +143,55 @@ pub(crate) fn kernel(rows: &[LocalRow], m: usize) -> Option<Vec<Vec<(usize, i64)
     Some(out)
 }
 
+/// A sparse row: (column, coefficient), sorted by column, no zeros.
+type SRow = Vec<(usize, i128)>;
+
+fn get(r: &SRow, col: usize) -> i128 {
+    r.binary_search_by_key(&col, |e| e.0).map_or(0, |i| r[i].1)
+}
+
+/// `a * x + b * y`, divided by the gcd of its entries.
+fn combine(a: i128, x: &SRow, b: i128, y: &SRow) -> Option<SRow> {
+    let mut out = Vec::with_capacity(x.len() + y.len());
+    let (mut i, mut j) = (0, 0);
+    while i < x.len() || j < y.len() {
+        let (col, v) = match (x.get(i), y.get(j)) {
+            (Some(&(cx, vx)), Some(&(cy, _))) if cx < cy => {
+                i += 1;
+                (cx, a.checked_mul(vx)?)
+            }
+            (Some(&(cx, _)), Some(&(cy, vy))) if cy < cx => {
+                j += 1;
+                (cy, b.checked_mul(vy)?)
+            }
+            (Some(&(cx, vx)), Some(&(_, vy))) => {
+                i += 1;
+                j += 1;
+                (cx, a.checked_mul(vx)?.checked_add(b.checked_mul(vy)?)?)
+            }
+            (Some(&(cx, vx)), None) => {
+                i += 1;
+                (cx, a.checked_mul(vx)?)
+            }
+            (None, Some(&(cy, vy))) => {
+                j += 1;
+                (cy, b.checked_mul(vy)?)
+            }
+            (None, None) => break,
+        };
+        if v != 0 {
+            out.push((col, v));
+        }
+    }
+    let g = out.iter().fold(0, |g, &(_, v)| gcd(g, v));
+    if g > 1 {
+        for e in &mut out {
+            e.1 /= g;
+        }
+    }
+    Some(out)
+}
+
 fn gcd(mut a: i128, mut b: i128) -> i128 {
     a = a.abs();
     b = b.abs();
@@ -144,15 +199,6 @@ fn gcd(mut a: i128, mut b: i128) -> i128 {
         (a, b) = (b, a % b);
     }
     a
-}
-
-fn normalize(row: &mut [i128]) {
-    let g = row.iter().fold(0, |g, &v| gcd(g, v));
-    if g > 1 {
-        for v in row {
-            *v /= g;
-        }
-    }
 }
 
 /// The range of `t` keeping `x + t d` at or above `lower`: `(min, max)`,
