@@ -185,10 +185,14 @@ impl Config {
         }
         if let Some(h) = &self.helper {
             if prikk_proto::share::parse_public_key(&h.signing_key).is_err() {
-                return bad("helper.signing_key must be 64 hex digits (the helper's `gateway public-key`)");
+                return bad(
+                    "helper.signing_key must be 64 hex digits (the helper's `gateway public-key`)",
+                );
             }
             if prikk_proto::share::parse_public_key(&h.encryption_key).is_err() {
-                return bad("helper.encryption_key must be 64 hex digits (the helper's `gateway public-key --role helper`)");
+                return bad(
+                    "helper.encryption_key must be 64 hex digits (the helper's `gateway public-key --role helper`)",
+                );
             }
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {

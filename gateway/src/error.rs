@@ -67,11 +67,14 @@ pub enum Refusal {
     /// A different report with this id is already stored.
     #[error("report {0} is already stored with different content")]
     Conflict(String),
+    /// The report's secret shares are malformed or not signed by its key.
+    #[error("secret shares: {0}")]
+    Shares(String),
 }
 
 impl Refusal {
     /// Every metric label, in `label_index` order.
-    pub const LABELS: [&'static str; 14] = [
+    pub const LABELS: [&'static str; 15] = [
         "too_large",
         "envelope",
         "unknown_key",
@@ -86,6 +89,7 @@ impl Refusal {
         "invalid_period",
         "period_not_collected",
         "conflict",
+        "shares",
     ];
 
     /// Position of this refusal's label in [`Refusal::LABELS`].
@@ -105,6 +109,7 @@ impl Refusal {
             Refusal::InvalidPeriod(_) => 11,
             Refusal::PeriodNotCollected(_) => 12,
             Refusal::Conflict(_) => 13,
+            Refusal::Shares(_) => 14,
         }
     }
 
@@ -120,6 +125,7 @@ impl Refusal {
             Refusal::Envelope(_)
             | Refusal::MalformedReport
             | Refusal::Tables(_)
+            | Refusal::Shares(_)
             | Refusal::InvalidPeriod(_) => Code::InvalidArgument,
             Refusal::UnknownKey(_) => Code::NotFound,
             Refusal::RevokedKey(_) | Refusal::WrongProject { .. } => Code::PermissionDenied,

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use prikk_privacy::audit::Auditor;
 use prikk_privacy::dp::{DpMechanism, ProtectionMode, Rational};
 use prikk_privacy::{
-    Definition, Measure, Policy, PublishedTable, Relation, TableShape, audit_verdict,
-    unprotected_small_cells,
+    Definition, Measure, Policy, PublishedTable, Relation, TableShape, unprotected_small_cells,
 };
 use prikk_proto::{SignError, pb};
 
@@ -59,6 +59,9 @@ pub struct Verifier {
     definition: Arc<Definition>,
     /// Per table id: its shape and additive relations, computed once.
     shapes: HashMap<String, (Arc<TableShape>, Vec<Relation>)>,
+    /// The disclosure audit's verdict, with the definition's quantities and
+    /// relations worked out once.
+    auditor: Arc<Auditor>,
     min_count: u32,
     periods: Vec<PeriodKind>,
     max_report_bytes: usize,
@@ -78,9 +81,11 @@ impl Verifier {
             .iter()
             .map(|t| (t.shape.id.clone(), (t.shape.clone(), t.shape.relations())))
             .collect();
+        let auditor = Arc::new(Auditor::new(definition.shapes()));
         Self {
             definition,
             shapes,
+            auditor,
             min_count,
             periods,
             max_report_bytes,
@@ -187,6 +192,9 @@ impl Verifier {
             Period::parse(&report.period).map_err(|e| Refusal::InvalidPeriod(e.to_string()))?;
         if !self.periods.contains(&period.kind) {
             return Err(Refusal::PeriodNotCollected(period.to_string()));
+        }
+        if let Some(shares) = &report.shares {
+            crate::aggregation::check_shares(&report, shares, &self.definition, &key.public_key)?;
         }
         Ok(NewReport {
             payload_sha256: prikk_proto::payload_sha256(&env.report),
@@ -406,7 +414,7 @@ impl Verifier {
         }
         // The same verdict as the full audit with intervals, cheaper: wide
         // intervals are proved by whole-number solutions instead of computed.
-        let report = audit_verdict(published, &policy);
+        let report = self.auditor.verdict(published, &policy);
         if !report.passed {
             let why = report
                 .failures

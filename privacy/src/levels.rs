@@ -160,6 +160,20 @@ pub fn protect_aggregate(
         );
         stack.rows.push(rows);
     }
+    // Per table, per cell: the aggregate minus every published project
+    // cell, i.e. the sum of the hidden contributions.
+    let residual: Vec<Vec<i64>> = shapes
+        .iter()
+        .enumerate()
+        .map(|(t, s)| {
+            (0..s.len())
+                .map(|c| {
+                    let published: i64 = projects.iter().filter_map(|p| p.cells[t][c]).sum();
+                    aggregate[t].values[c] - published
+                })
+                .collect()
+        })
+        .collect();
     // The same quantity in several tables gets one status.
     let mut groups: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
     for (t, s) in shapes.iter().enumerate() {
@@ -178,11 +192,19 @@ pub fn protect_aggregate(
             if hidden_below[t][c] == 0 {
                 fully_published += 1;
             }
+            let hidden = hidden_below[t][c];
+            if hidden == 0 {
+                // A sum of published cells: public already, and no
+                // suppression could hide it.
+                continue;
+            }
             if policy.is_primary(a.values[c], a.contributors[c], is_sum) {
                 primary += 1;
                 suppressed[t][c] = true;
-            } else if hidden_below[t][c] == 1 {
-                // Aggregate minus the published rest is that one project's cell.
+            } else if hidden == 1 || residual[t][c] <= hidden as i64 {
+                // Aggregate minus the published rest is that one project's
+                // cell; or the hidden cells (each at least 1 where zeros are
+                // published) are pinned by their small sum.
                 suppressed[t][c] = true;
             }
         }
@@ -227,18 +249,11 @@ pub fn protect_aggregate(
         }
         let mut changed = false;
         if rounds < MAX_ROUNDS {
-            for iv in &report.intervals {
-                let narrow = iv.exact
-                    || iv
-                        .upper
-                        .is_some_and(|u| u - iv.lower < i64::from(policy.min_interval_width));
-                if !narrow {
-                    continue;
-                }
-                let Some(&t) = index.get(iv.table.as_str()) else {
+            for (table, key) in failing_cells(&report, policy) {
+                let Some(&t) = index.get(table.as_str()) else {
                     continue;
                 };
-                let Some(cell) = stack.shapes[t].cell_by_codes(&iv.key) else {
+                let Some(cell) = stack.shapes[t].cell_by_codes(&key) else {
                     continue;
                 };
                 let n = shapes[t].len();
@@ -290,6 +305,38 @@ pub fn protect_aggregate(
             spread(&mut suppressed);
         }
     }
+}
+
+/// The cells an audit found derivable or too narrow: from the intervals,
+/// and from the findings' leading `table[code, code, ...]` labels (the rank
+/// test's findings, also where a block was too large for intervals).
+fn failing_cells(report: &AuditReport, policy: &Policy) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = report
+        .intervals
+        .iter()
+        .filter(|iv| {
+            iv.exact
+                || iv
+                    .upper
+                    .is_some_and(|u| u - iv.lower < i64::from(policy.min_interval_width))
+        })
+        .map(|iv| (iv.table.clone(), iv.key.clone()))
+        .collect();
+    for f in &report.failures {
+        let Some(open) = f.find('[') else { continue };
+        let Some(close) = f[open..].find(']') else {
+            continue;
+        };
+        let table = f[..open].to_string();
+        let key = f[open + 1..open + close]
+            .split(", ")
+            .map(str::to_string)
+            .collect();
+        out.push((table, key));
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 #[cfg(test)]

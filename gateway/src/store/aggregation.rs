@@ -80,7 +80,12 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
 
 impl Store {
     /// Registers a leader (helper role).
-    pub fn add_leader(&self, name: &str, public_key: &[u8], now: i64) -> Result<String, StoreError> {
+    pub fn add_leader(
+        &self,
+        name: &str,
+        public_key: &[u8],
+        now: i64,
+    ) -> Result<String, StoreError> {
         let key_id = prikk_proto::key_id_of(public_key);
         self.with(|c| {
             let n = c.execute(
