@@ -117,6 +117,72 @@ pub fn audit(
 /// `intervals` holds only the cells found too narrow; `narrowest_width` is
 /// only set when one was.
 pub fn audit_verdict(tables: &[PublishedTable], policy: &Policy) -> AuditReport {
+    Auditor::new(tables.iter().map(|t| t.shape.clone()).collect()).verdict(tables, policy)
+}
+
+/// [`audit_verdict`] for reports of one fixed set of tables: what depends
+/// only on the shapes (quantities, links, relations) is worked out once.
+pub struct Auditor {
+    sys: crate::gauss::System,
+}
+
+impl std::fmt::Debug for Auditor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auditor")
+            .field("tables", &self.sys.shapes.len())
+            .field("quantities", &self.sys.quantities.len())
+            .finish()
+    }
+}
+
+impl Auditor {
+    /// An auditor for reports made of tables of these shapes.
+    pub fn new(shapes: Vec<Arc<TableShape>>) -> Self {
+        Self {
+            sys: crate::gauss::System::new(shapes),
+        }
+    }
+
+    /// Where each of the auditor's tables is in `tables`, when `tables` has
+    /// exactly the auditor's shapes (in any order).
+    fn positions(&self, tables: &[PublishedTable]) -> Option<Vec<usize>> {
+        if tables.len() != self.sys.shapes.len() {
+            return None;
+        }
+        let mut pos = vec![usize::MAX; tables.len()];
+        for (i, t) in tables.iter().enumerate() {
+            let k = self.sys.shapes.iter().position(|s| s.id == t.shape.id)?;
+            let same = Arc::ptr_eq(&self.sys.shapes[k], &t.shape) || self.sys.shapes[k] == t.shape;
+            if !same || pos[k] != usize::MAX {
+                return None;
+            }
+            pos[k] = i;
+        }
+        Some(pos)
+    }
+
+    /// The verdict of [`audit_verdict`] on `tables`. Tables of other shapes
+    /// than the auditor's are audited all the same, without the saved work.
+    pub fn verdict(&self, tables: &[PublishedTable], policy: &Policy) -> AuditReport {
+        match self.positions(tables) {
+            Some(pos) => verdict(&self.sys, &pos, tables, policy),
+            None => {
+                let sys =
+                    crate::gauss::System::new(tables.iter().map(|t| t.shape.clone()).collect());
+                let pos: Vec<usize> = (0..tables.len()).collect();
+                verdict(&sys, &pos, tables, policy)
+            }
+        }
+    }
+}
+
+/// The verdict over `sys`, whose table `k` is `tables[pos[k]]`.
+fn verdict(
+    sys: &crate::gauss::System,
+    pos: &[usize],
+    tables: &[PublishedTable],
+    policy: &Policy,
+) -> AuditReport {
     let fail = |why: String| AuditReport {
         failures: vec![why],
         intervals_computed: true,
@@ -132,7 +198,7 @@ pub fn audit_verdict(tables: &[PublishedTable], policy: &Policy) -> AuditReport 
     } else {
         AuditReport::default()
     };
-    let sys = crate::gauss::System::new(tables.iter().map(|t| t.shape.clone()).collect());
+    let cell = |t: usize, c: usize| pos.get(t).and_then(|&i| tables.get(i)?.cells.get(c));
     let label = |q: usize| {
         let (t, c) = sys.quantities[q].cells[0];
         let s = &sys.shapes[t];
@@ -147,12 +213,12 @@ pub fn audit_verdict(tables: &[PublishedTable], policy: &Policy) -> AuditReport 
     let mut value: Vec<Option<i64>> = vec![None; sys.quantities.len()];
     for (q, quantity) in sys.quantities.iter().enumerate() {
         let (t0, c0) = quantity.cells[0];
-        let Some(&v) = tables.get(t0).and_then(|t| t.cells.get(c0)) else {
+        let Some(&v) = cell(t0, c0) else {
             return fail("a table has fewer cells than its shape".into());
         };
         value[q] = v;
         for &(t, c) in &quantity.cells[1..] {
-            if tables.get(t).and_then(|t| t.cells.get(c)) != Some(&v) {
+            if cell(t, c) != Some(&v) {
                 let (table, key) = label(q);
                 return fail(format!(
                     "{table}[{}] is published differently in tables {} and {}",
@@ -163,8 +229,7 @@ pub fn audit_verdict(tables: &[PublishedTable], policy: &Policy) -> AuditReport 
             }
         }
     }
-    let (narrow, _covered, skipped) = match crate::interval::narrow_intervals(&sys, &value, policy)
-    {
+    let (narrow, _covered, skipped) = match crate::interval::narrow_intervals(sys, &value, policy) {
         Ok(x) => x,
         Err(e) => return fail(e.to_string()),
     };
