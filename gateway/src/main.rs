@@ -504,6 +504,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(col) = &collection {
                 merge::apply_collection(&mut tables, col);
             }
+            // National from disjoint regional collections covering every report.
+            let regional: Vec<_> = if collection.is_none() && scope == Scope::National {
+                store
+                    .collections(&period)?
+                    .into_iter()
+                    .filter(|c| c.scope.starts_with("region:"))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let covered: usize = regional.iter().map(|c| c.report_ids.len()).sum();
+            let from_regions = !regional.is_empty() && covered == reports.len();
+            if from_regions {
+                let national = merge::national_from_regions(&definition, &regional);
+                tables = national;
+            }
             if let Some(t) = &table {
                 tables.retain(|x| &x.shape.id == t);
             }
@@ -521,6 +537,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .count();
             let heading = match &collection {
+                None if from_regions => format!(
+                    "{scope_name}, {period} ({included} project report(s); exact cells from {} regional secure-aggregation collections)",
+                    regional.len()
+                ),
                 Some(col) => format!(
                     "{scope_name}, {period} ({included} project report(s), latest revisions; exact cells from secure aggregation over {} projects, batch {})",
                     col.projects, col.batch_id

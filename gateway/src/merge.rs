@@ -377,6 +377,57 @@ pub fn apply_collection(tables: &mut [MergedTable], collection: &Collection) {
     }
 }
 
+/// The national tables from disjoint regional collections: a cell is exact
+/// where every region's collection published it (their sum), otherwise the
+/// sum of what was published is a lower bound. Nothing here is more than
+/// the regional collections already published.
+pub fn national_from_regions(definition: &Definition, regions: &[Collection]) -> Vec<MergedTable> {
+    definition
+        .tables
+        .iter()
+        .map(|spec| {
+            let shape = spec.shape.clone();
+            let n = shape.len();
+            let mut sum = vec![0i64; n];
+            let mut hidden = vec![0u32; n];
+            for col in regions {
+                match col.tables.iter().find(|t| t.id == shape.id) {
+                    Some(t) if t.values.len() == n => {
+                        for (i, v) in t.values.iter().enumerate() {
+                            match v {
+                                Some(v) => sum[i] += v,
+                                None => hidden[i] += 1,
+                            }
+                        }
+                    }
+                    _ => hidden.iter_mut().for_each(|h| *h += 1),
+                }
+            }
+            let cells = sum
+                .iter()
+                .zip(&hidden)
+                .map(|(&value, &h)| {
+                    if h == 0 {
+                        MergedCell::Exact(value)
+                    } else {
+                        MergedCell::LowerBound {
+                            value,
+                            suppressed: h,
+                        }
+                    }
+                })
+                .collect();
+            MergedTable {
+                shape,
+                title: spec.title.clone(),
+                cells,
+                contributors: None,
+                sd: None,
+            }
+        })
+        .collect()
+}
+
 /// The tables for a scope, or `None` when a project has no report.
 pub fn for_scope(
     definition: &Definition,
@@ -425,6 +476,52 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn national_from_disjoint_regional_collections() {
+        let def = Definition::embedded();
+        let status = def.table("status").unwrap().shape.clone();
+        let col = |scope: &str, total: Option<i64>| Collection {
+            batch_id: scope.into(),
+            period: "2006".into(),
+            scope: scope.into(),
+            report_ids: vec![format!("{scope}-r")],
+            projects: 5,
+            collected_unix: 0,
+            helper_key_id: String::new(),
+            helper_signature: Vec::new(),
+            suppressed_cells: 0,
+            tables: vec![NormalTable {
+                id: "status".into(),
+                values: (0..status.len())
+                    .map(|i| if i == 0 { total } else { Some(1) })
+                    .collect(),
+                contributors: None,
+            }],
+        };
+        let both =
+            national_from_regions(&def, &[col("region:a", Some(40)), col("region:b", Some(2))]);
+        let st = both.iter().find(|t| t.shape.id == "status").unwrap();
+        assert_eq!(st.cells[0], MergedCell::Exact(42));
+        let one_hidden =
+            national_from_regions(&def, &[col("region:a", Some(40)), col("region:b", None)]);
+        let st = one_hidden.iter().find(|t| t.shape.id == "status").unwrap();
+        assert_eq!(
+            st.cells[0],
+            MergedCell::LowerBound {
+                value: 40,
+                suppressed: 1
+            }
+        );
+        // A table no collection carries is a lower bound everywhere, never exact.
+        let other = one_hidden.iter().find(|t| t.shape.id != "status").unwrap();
+        assert!(
+            other
+                .cells
+                .iter()
+                .all(|c| matches!(c, MergedCell::LowerBound { .. }))
+        );
     }
 
     #[test]

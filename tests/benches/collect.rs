@@ -128,50 +128,84 @@ async fn run(n: usize) {
     let signer = prikk_gateway::registry::read_receipt_key(&config.receipt_key_path()).unwrap();
     let hep = config.helper.clone().unwrap();
 
+    if std::env::var_os("PRIKK_CHECK_REPORTS").is_some() {
+        // Each stored report on its own, with the full audit (rank test).
+        let reports = store.latest_reports(PERIOD).unwrap();
+        let mut bad = 0;
+        for r in &reports {
+            let tables: Vec<prikk_privacy::PublishedTable> = def
+                .tables
+                .iter()
+                .map(|spec| prikk_privacy::PublishedTable {
+                    shape: spec.shape.clone(),
+                    cells: r
+                        .tables
+                        .iter()
+                        .find(|t| t.id == spec.shape.id)
+                        .unwrap()
+                        .values
+                        .clone(),
+                })
+                .collect();
+            let a = prikk_privacy::audit(&tables, &Policy::default(), None, false);
+            if !a.passed {
+                bad += 1;
+                eprintln!("{}: {:?}", r.project, a.failures);
+            }
+        }
+        eprintln!("reports failing the rank test on their own: {bad}");
+    }
+    let regions = std::env::var("PRIKK_SCOPE").is_ok_and(|v| v == "regions");
+    let scopes: Vec<Option<&str>> = if regions {
+        REGIONS.iter().take(n).map(|r| Some(*r)).collect()
+    } else {
+        vec![None]
+    };
     let total = Instant::now();
-    let t = Instant::now();
-    let batch = collect::prepare_batch(&store, &def, &hep, PERIOD, None, 0).unwrap();
-    let t_batch = t.elapsed();
-    let t = Instant::now();
-    let mut client = collect::connect(&hep).await.unwrap();
-    let answer = client
-        .aggregate(sign_message(&signer, share::COLLECT_DOMAIN, &batch.request))
-        .await
-        .unwrap()
-        .into_inner();
-    let t_helper = t.elapsed();
-    let t = Instant::now();
-    let rec = collect::recombine(&def, &config, &batch, &answer).unwrap();
-    let t_recombine = t.elapsed();
-    let t = Instant::now();
-    let summary =
-        collect::protect_and_store(&store, &def, &config, batch, &answer, rec, 0).unwrap();
-    let t_protect = t.elapsed();
-    let t_total = total.elapsed();
-    println!("projects in batch: {}", summary.projects.len());
+    let (mut t_batch, mut t_helper, mut t_recombine, mut t_protect) = (0.0, 0.0, 0.0, 0.0);
+    let (mut projects, mut cells, mut primary, mut secondary, mut checked, mut rounds) =
+        (0, 0, 0, 0, 0, 0);
+    for region in scopes {
+        let t = Instant::now();
+        let batch = collect::prepare_batch(&store, &def, &hep, PERIOD, region, 0).unwrap();
+        t_batch += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let mut client = collect::connect(&hep).await.unwrap();
+        let answer = client
+            .aggregate(sign_message(&signer, share::COLLECT_DOMAIN, &batch.request))
+            .await
+            .unwrap()
+            .into_inner();
+        t_helper += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let rec = collect::recombine(&def, &config, &batch, &answer).unwrap();
+        t_recombine += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let summary =
+            collect::protect_and_store(&store, &def, &config, batch, &answer, rec, 0).unwrap();
+        t_protect += t.elapsed().as_secs_f64();
+        projects += summary.projects.len();
+        cells += summary.cells;
+        primary += summary.primary;
+        secondary += summary.secondary;
+        checked += summary.checked;
+        rounds = rounds.max(summary.rounds);
+    }
+    let t_total = total.elapsed().as_secs_f64();
     println!(
-        "batch from the leader's store: {:.0} ms",
-        t_batch.as_secs_f64() * 1e3
+        "scope: {}; projects collected: {projects}",
+        if regions {
+            "one batch per region"
+        } else {
+            "one national batch"
+        }
     );
+    println!("batch from the leader's store: {:.0} ms", t_batch * 1e3);
+    println!("helper answer over TLS:        {:.0} ms", t_helper * 1e3);
+    println!("recombine and check:           {:.0} ms", t_recombine * 1e3);
     println!(
-        "helper answer over TLS:        {:.0} ms",
-        t_helper.as_secs_f64() * 1e3
+        "joint protection and storage:  {:.0} ms (at most {rounds} audit rounds; {primary} primary, {secondary} secondary of {cells} aggregate cells; {checked} checked against published cells)",
+        t_protect * 1e3
     );
-    println!(
-        "recombine and check:           {:.0} ms",
-        t_recombine.as_secs_f64() * 1e3
-    );
-    println!(
-        "joint protection and storage:  {:.0} ms ({} audit rounds; {} primary, {} secondary of {} cells; {} checked against published cells)",
-        t_protect.as_secs_f64() * 1e3,
-        summary.rounds,
-        summary.primary,
-        summary.secondary,
-        summary.cells,
-        summary.checked
-    );
-    println!(
-        "collection total:              {:.0} ms",
-        t_total.as_secs_f64() * 1e3
-    );
+    println!("collection total:              {:.0} ms", t_total * 1e3);
 }
