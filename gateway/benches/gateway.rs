@@ -371,6 +371,14 @@ fn main() {
         full_verification();
         return;
     }
+    if std::env::args().any(|a| a == "--loopback-only") {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(loopback_throughput(10_000, 64, 8, false));
+        return;
+    }
     if std::env::args().any(|a| a == "--audit-only") {
         audit_breakdown();
         return;

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use prikk_privacy::audit::Auditor;
 use prikk_privacy::{
     Dimension, Measure, Policy, PublishedTable, Table, TableShape, audit, audit_verdict, protect,
 };
@@ -187,6 +188,20 @@ proptest! {
             })
             .collect();
         agree(&published, &policy)?;
+        // An auditor kept for the definition gives the same verdict, with
+        // the tables in any order.
+        let auditor = Auditor::new(tables.iter().map(|t| t.shape.clone()).collect());
+        let mut reversed = published.clone();
+        reversed.reverse();
+        prop_assert_eq!(
+            auditor.verdict(&reversed, &policy).passed,
+            audit(&published, &policy, None, true).passed
+        );
+        // Tables of other shapes are audited all the same.
+        prop_assert_eq!(
+            auditor.verdict(&published[..1], &policy).passed,
+            audit(&published[..1], &policy, None, true).passed
+        );
     }
 
     #[test]
