@@ -91,7 +91,6 @@ pub(crate) fn kernel(rows: &[LocalRow], m: usize) -> Option<Vec<Vec<(usize, i64)
         })
         .collect();
     let mut pivots: Vec<(usize, usize)> = Vec::new(); // (row, column)
-    let mut is_pivot = vec![false; m];
     let mut used = vec![false; a.len()];
     for col in 0..m {
         // The shortest unused row holding the column: least fill-in.
@@ -111,8 +110,11 @@ pub(crate) fn kernel(rows: &[LocalRow], m: usize) -> Option<Vec<Vec<(usize, i64)
             }
             *row = combine(pv, row, -f, &pivot_row)?;
         }
-        is_pivot[col] = true;
         pivots.push((p, col));
+    }
+    let mut is_pivot = vec![false; m];
+    for &(_, c) in &pivots {
+        is_pivot[c] = true;
     }
     let mut out = Vec::new();
     for f in (0..m).filter(|&c| !is_pivot[c]) {

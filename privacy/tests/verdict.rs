@@ -163,7 +163,7 @@ proptest! {
                 code.rsplit('.').next().and_then(|c| c[1..].parse::<usize>().ok())
                     .is_some_and(|n| code.contains(['r', 'c']) && flags[n % flags.len()])
             };
-            k[0].contains('r') && k[1].starts_with('c') && pick(&k[0], &hide_rows) && pick(&k[1], &hide_cols)
+            k[0].contains('r') && k[1].starts_with('c') && pick(k[0], &hide_rows) && pick(k[1], &hide_cols)
         });
         agree(&[view], &policy)?;
     }
