@@ -73,13 +73,12 @@ impl GatewayService {
             // A resubmission of stored bytes (signature already checked) gets its receipt back
             // without paying for the audit again, but only from the report's own project:
             // another project's key gets the ordinary refusal from `check_report`.
-            if report.project == key.project {
-                if let Some(stored) = inner
+            if report.project == key.project
+                && let Some(stored) = inner
                     .store
                     .stored_payload(&prikk_proto::payload_sha256(&env.report))?
-                {
-                    return Ok(Err(stored));
-                }
+            {
+                return Ok(Err(stored));
             }
             Ok(Ok(inner.verifier.check_report(&env, report, key)?))
         })
