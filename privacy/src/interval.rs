@@ -6,6 +6,12 @@
 //! Suppressed quantities split into independent blocks (connected through
 //! relations); each block is solved on its own with microlp, as an integer
 //! program when small and as a linear program rounded inwards otherwise.
+//!
+//! Before any per-cell solve, each block gets cheap witnesses
+//! ([`crate::witness`]): whole-number solutions reached from one LP point
+//! along the integer directions that keep every relation. They seed the
+//! exact intervals (a value seen at a propagated bound is that bound), and
+//! [`narrow_intervals`] skips every cell they already prove wide enough.
 
 use std::collections::{BTreeMap, HashMap};
 
