@@ -20,8 +20,12 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Parser;
 use municipality_agent::sample::PROJECTS;
+use municipality_agent::share::HelperKey;
 use prikk_e2e::agent::{self, AgentState, Submission};
 use prikk_e2e::{InProcessGateway, LocalCa, gateway, truth};
+use prikk_gateway::aggregation::collect;
+use prikk_gateway::aggregation::helper::load_or_create_helper_key;
+use prikk_gateway::config::HelperEndpoint;
 use prikk_gateway::export;
 use prikk_gateway::merge::{self, MergedTable};
 use prikk_privacy::{Definition, Policy};
@@ -144,7 +148,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
 
     // The municipalities: a key pair and a case-system export each.
     let agents_dir = out.join("agents");
-    let agents: Vec<AgentState> = PROJECTS
+    let mut agents: Vec<AgentState> = PROJECTS
         .iter()
         .map(|p| AgentState::create(&agents_dir, p, args.seed))
         .collect::<Result<_, _>>()
@@ -168,6 +172,31 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         gw.url(),
         ca.ca_cert.display(),
         agents.len()
+    );
+
+    // The independent helper of secure aggregation: its own folder, keys,
+    // SQLite file and registry (projects and the one leader it serves).
+    let helper_dir = out.join("helper");
+    std::fs::create_dir_all(&helper_dir)?;
+    let mut helper_config = gateway::config(&helper_dir, &ca);
+    helper_config.db = helper_dir.join("helper.db");
+    helper_config.role = prikk_gateway::config::Role::Helper;
+    let helper_secret = load_or_create_helper_key(&helper_config.helper_key_path())
+        .context("creating the helper's key")?;
+    let helper = InProcessGateway::start(&helper_config).context("starting the helper")?;
+    gateway::register_all(&helper.store(), &agents).context("registering at the helper")?;
+    helper
+        .store()
+        .add_leader("directorate", &gw.receipt_key(), prikk_e2e::now_unix())?;
+    for a in &mut agents {
+        a.helper_key = Some(HelperKey {
+            public: helper_secret.public_key(),
+        });
+    }
+    println!(
+        "helper (independent party) listening on {}; agents seal their seeds to its key {}",
+        helper.url(),
+        helper_secret.key_id()
     );
 
     // One agent per project, concurrently.
@@ -239,9 +268,56 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     print_table_3(&mut stdout, &national, &period, reports.len())?;
     drop(stdout);
 
+    // Secure aggregation: the exact national aggregate through the helper,
+    // protected jointly with the projects' published tables.
+    let mut leader_config = config.clone();
+    leader_config.helper = Some(HelperEndpoint {
+        url: helper.url(),
+        ca_certificate: Some(ca.ca_cert.clone()),
+        tls_server_name: None,
+        insecure_plaintext: false,
+        signing_key: hex::encode(helper.receipt_key()),
+        encryption_key: hex::encode(helper_secret.public_key()),
+    });
+    let signer = prikk_gateway::registry::read_receipt_key(&leader_config.receipt_key_path())?;
+    let summary = rt
+        .block_on(collect::collect(
+            &store,
+            &def,
+            &leader_config,
+            &signer,
+            &period,
+            None,
+            prikk_e2e::now_unix(),
+        ))
+        .context("collecting the national aggregate")?;
+    println!(
+        "\nsecure aggregation: batch {} over {} projects; the helper saw only sealed seeds, the gateway only \
+         random shares; {} cells checked against the published project cells; {} national cells suppressed \
+         ({} small, {} to protect project cells)",
+        summary.batch_id,
+        summary.projects.len(),
+        summary.checked,
+        summary.primary + summary.secondary,
+        summary.primary,
+        summary.secondary
+    );
+    let mut collected = merge::national(&def, &reports, config.min_count);
+    let collection = store
+        .collections(&period)?
+        .into_iter()
+        .next()
+        .context("the collection was not stored")?;
+    merge::apply_collection(&mut collected, &collection);
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout)?;
+    print_table_3(&mut stdout, &collected, &period, reports.len())?;
+    drop(stdout);
+    let national = collected;
+
     // The national tables as the directorate's staff get them.
     let heading = format!(
-        "Norway, {period} ({} project reports, latest revisions)",
+        "Norway, {period} ({} project reports, latest revisions; exact cells from secure aggregation)",
         reports.len()
     );
     let base = out.join(format!("{OWN_PREFIX}{period}"));
@@ -266,7 +342,14 @@ fn run(args: &Args) -> anyhow::Result<bool> {
 
     // The demo made the data, so it can check the national figures against the truth.
     let exact: BTreeMap<_, _> = truth::exact_by_project(&def, &agents, &period)?;
-    let check = truth::compare_national(&def, &exact, &reports, &national, config.min_count);
+    let lower_bounds_only = merge::national(&def, &reports, config.min_count);
+    let check =
+        truth::compare_national(&def, &exact, &reports, &lower_bounds_only, config.min_count);
+    let (collected_exact, collected_wrong) = check_collected(&def, &exact, &national);
+    println!(
+        "secure aggregation: {collected_exact} national cells exact (was {} without it), {collected_wrong} differ from the truth",
+        check.exact
+    );
     println!(
         "\nchecked against the exact (never transmitted) data: {} national cells exact and equal to the true sums, \
          {} lower bounds none above the truth, {} suppressed nationally; {} problems",
@@ -280,6 +363,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     }
     drop(store);
     gw.stop().context("stopping the gateway")?;
+    helper.stop().context("stopping the helper")?;
 
     let stored = prikk_gateway::Store::open(&config.db)?.report_count()?;
     println!(
@@ -294,13 +378,38 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         base.display(),
         out.display()
     );
-    if !check.problems.is_empty() {
+    if !check.problems.is_empty() || collected_wrong > 0 {
         bail!("the national tables disagree with the exact data");
     }
     Ok(failed.is_empty())
 }
 
 /// Table 3's rows with the report's Norwegian wording.
+/// Every exact cell of the collected national tables against the true
+/// national sums: (exact cells, cells that differ).
+fn check_collected(
+    def: &Definition,
+    exact: &BTreeMap<String, Vec<prikk_privacy::Table>>,
+    national: &[merge::MergedTable],
+) -> (usize, usize) {
+    let (mut ok, mut wrong) = (0, 0);
+    for (ti, spec) in def.tables.iter().enumerate() {
+        let Some(t) = national.iter().find(|t| t.shape.id == spec.shape.id) else {
+            continue;
+        };
+        for (c, cell) in t.cells.iter().enumerate() {
+            let truth: i64 = exact.values().map(|tables| tables[ti].values[c]).sum();
+            match cell {
+                merge::MergedCell::Exact(v) if *v == truth => ok += 1,
+                merge::MergedCell::Exact(_) => wrong += 1,
+                merge::MergedCell::LowerBound { value, .. } if *value > truth => wrong += 1,
+                _ => {}
+            }
+        }
+    }
+    (ok, wrong)
+}
+
 fn label(code: &str) -> &'static str {
     match code {
         "total" => "Henviste i alt",
