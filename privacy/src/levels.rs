@@ -82,11 +82,14 @@ impl Stack {
             .iter()
             .enumerate()
             .map(|(t, shape)| {
-                let n = aggregate[t].values.len();
                 let mut cells = Vec::with_capacity(shape.len());
-                for c in 0..n {
-                    cells.push((!suppressed[t][c]).then_some(aggregate[t].values[c]));
-                }
+                cells.extend(
+                    aggregate[t]
+                        .values
+                        .iter()
+                        .zip(&suppressed[t])
+                        .map(|(&v, &hidden)| (!hidden).then_some(v)),
+                );
                 for row in &self.rows[t] {
                     cells.extend_from_slice(row);
                 }
