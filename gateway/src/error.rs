@@ -70,11 +70,14 @@ pub enum Refusal {
     /// The report's secret shares are malformed or not signed by its key.
     #[error("secret shares: {0}")]
     Shares(String),
+    /// A correction publishes a cell an earlier revision suppressed.
+    #[error("{0}")]
+    Revision(String),
 }
 
 impl Refusal {
     /// Every metric label, in `label_index` order.
-    pub const LABELS: [&'static str; 15] = [
+    pub const LABELS: [&'static str; 16] = [
         "too_large",
         "envelope",
         "unknown_key",
@@ -90,6 +93,7 @@ impl Refusal {
         "period_not_collected",
         "conflict",
         "shares",
+        "revision_pattern",
     ];
 
     /// Position of this refusal's label in [`Refusal::LABELS`].
@@ -110,6 +114,7 @@ impl Refusal {
             Refusal::PeriodNotCollected(_) => 12,
             Refusal::Conflict(_) => 13,
             Refusal::Shares(_) => 14,
+            Refusal::Revision(_) => 15,
         }
     }
 
@@ -131,7 +136,9 @@ impl Refusal {
             Refusal::RevokedKey(_) | Refusal::WrongProject { .. } => Code::PermissionDenied,
             Refusal::BadSignature => Code::Unauthenticated,
             Refusal::UnknownDefinition { .. } => Code::Unimplemented,
-            Refusal::Unprotected(_) | Refusal::WeakPolicy(_) => Code::FailedPrecondition,
+            Refusal::Unprotected(_) | Refusal::WeakPolicy(_) | Refusal::Revision(_) => {
+                Code::FailedPrecondition
+            }
             Refusal::PeriodNotCollected(_) => Code::OutOfRange,
             Refusal::Conflict(_) => Code::AlreadyExists,
         }

@@ -80,7 +80,18 @@ impl GatewayService {
             {
                 return Ok(Err(stored));
             }
-            Ok(Ok(inner.verifier.check_report(&env, report, key)?))
+            let new = inner.verifier.check_report(&env, report, key)?;
+            if let Some((revision, earlier)) =
+                inner.store.latest_tables(&new.project, &new.period)?
+            {
+                crate::verify::check_revision(
+                    inner.verifier.definition(),
+                    revision,
+                    &earlier,
+                    &new.tables,
+                )?;
+            }
+            Ok(Ok(new))
         })
         .await
         .map_err(|_| StoreError::WriterGone)??;

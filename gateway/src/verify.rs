@@ -493,3 +493,73 @@ fn protection_mode(report: &pb::Report) -> Result<ProtectionMode, Refusal> {
 fn clip(s: &str) -> String {
     s.chars().take(MAX_ID_LEN).collect()
 }
+
+/// A correction keeps the earlier revision's suppression: every cell the
+/// latest stored revision suppressed stays suppressed, so the two revisions
+/// can never be differenced to work out a cell either of them hid. A
+/// correction may hide more.
+pub fn check_revision(
+    definition: &Definition,
+    earlier_revision: u32,
+    earlier: &[NormalTable],
+    new: &[NormalTable],
+) -> Result<(), Refusal> {
+    for e in earlier {
+        let Some(n) = new.iter().find(|t| t.id == e.id) else {
+            continue;
+        };
+        for (cell, (before, now)) in e.values.iter().zip(&n.values).enumerate() {
+            if before.is_none() && now.is_some() {
+                let key = definition
+                    .table(&e.id)
+                    .map(|spec| spec.shape.key_codes(cell).join(", "))
+                    .unwrap_or_default();
+                return Err(Refusal::Revision(format!(
+                    "table {} cell [{key}] was suppressed in revision {earlier_revision} and is published in \
+                     this correction; a correction must keep every cell an earlier revision suppressed hidden",
+                    e.id
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod revision_tests {
+    use super::*;
+
+    fn table(values: Vec<Option<i64>>) -> Vec<NormalTable> {
+        vec![NormalTable {
+            id: "status".into(),
+            values,
+            contributors: None,
+        }]
+    }
+
+    #[test]
+    fn a_correction_by_one_person_keeps_the_earlier_suppression() {
+        let def = Definition::embedded();
+        let n = def.table("status").unwrap().shape.len();
+        // Revision 1 hid births (3) and, to protect it, moved (6).
+        let (births, moved) = (7, 8);
+        let mut first = vec![Some(10); n];
+        first[births] = None;
+        first[moved] = None;
+        // One more birth: 4 is still hidden, but the engine now hides another
+        // partner and publishes moved = 6. Differencing with revision 1
+        // (births + moved known from its margins) would give births away.
+        let mut second = first.clone();
+        second[moved] = Some(6);
+        second[9] = None;
+        let e = check_revision(&def, 1, &table(first.clone()), &table(second)).unwrap_err();
+        assert!(matches!(e, Refusal::Revision(_)), "{e}");
+        assert_eq!(e.label(), "revision_pattern");
+        assert!(e.to_string().contains("revision 1"), "{e}");
+        // Keeping the pattern (and hiding more) is accepted.
+        let mut kept = first.clone();
+        kept[9] = None;
+        check_revision(&def, 1, &table(first.clone()), &table(kept)).unwrap();
+        check_revision(&def, 1, &table(first.clone()), &table(first)).unwrap();
+    }
+}

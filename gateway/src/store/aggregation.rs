@@ -197,6 +197,57 @@ impl Store {
         })
     }
 
+    /// The latest stored revision's tables for a project and period:
+    /// (revision, tables), `None` when nothing is stored yet.
+    pub fn latest_tables(
+        &self,
+        project: &str,
+        period: &str,
+    ) -> Result<Option<(u32, Vec<NormalTable>)>, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let head: Option<(i64, u32, String)> = tx
+                .query_row(
+                    "SELECT id, revision, report_id FROM reports WHERE project = ?1 AND period = ?2
+                     ORDER BY revision DESC LIMIT 1",
+                    [project, period],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((row, revision, report_id)) = head else {
+                return Ok(None);
+            };
+            let mut st = tx.prepare(
+                "SELECT table_id, cell_values, contributors FROM report_tables WHERE report = ?1",
+            )?;
+            let rows = st
+                .query_map([row], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let bad =
+                |e: serde_json::Error| StoreError::Corrupt(format!("report {report_id}: {e}"));
+            let mut tables = Vec::with_capacity(rows.len());
+            for (id, values, contributors) in rows {
+                tables.push(NormalTable {
+                    id,
+                    values: serde_json::from_str(&values).map_err(bad)?,
+                    contributors: contributors
+                        .map(|c| serde_json::from_str(&c))
+                        .transpose()
+                        .map_err(bad)?,
+                });
+            }
+            drop(st);
+            tx.commit()?;
+            Ok(Some((revision, tables)))
+        })
+    }
+
     /// Stores a protected collected aggregate (leader role). A second
     /// collection for the same period and scope is refused.
     pub fn store_collection(&self, col: &Collection) -> Result<(), StoreError> {
