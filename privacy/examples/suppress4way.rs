@@ -81,6 +81,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         p.primary_count + p.secondary_count,
         took.as_secs_f64()
     );
+    if let Ok(path) = std::env::var("SUPPRESS4WAY_DUMP") {
+        let mut out = String::new();
+        for (c, &hidden) in p.suppressed[0].iter().enumerate() {
+            if hidden {
+                out.push_str(&shape.key_codes(c).join(","));
+                out.push_str(&format!(",{},{}\n", table.values[c], p.primary[0][c]));
+            }
+        }
+        std::fs::write(path, out)?;
+    }
     let view = PublishedTable {
         shape: shape.clone(),
         cells: table

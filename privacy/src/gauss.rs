@@ -16,6 +16,7 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use crate::audit::{AuditReport, CellInterval, PublishedTable};
+use crate::bounds::{Bounds, Fixed};
 use crate::protect::{Policy, ProtectError, Protected};
 use crate::table::{Measure, Table, TableShape};
 
@@ -65,7 +66,14 @@ impl SVec {
         let Some(&(_, first)) = self.0.first() else {
             return;
         };
-        let g = self.0.iter().fold(0, |g, &(_, c)| gcd(g, c));
+        // Most entries are 1 or -1: stop as soon as the gcd is 1.
+        let mut g: Coef = 0;
+        for &(_, c) in &self.0 {
+            g = if c == 1 || c == -1 { 1 } else { gcd(g, c) };
+            if g == 1 {
+                break;
+            }
+        }
         let g = if first < 0 { -g } else { g };
         if g != 1 {
             for e in &mut self.0 {
@@ -488,6 +496,8 @@ struct Guard<'a> {
     by_vec: HashMap<u64, Vec<usize>>,
     /// Singleton knowledge: exact tables and values, when the policy asks for it.
     singletons: Option<(&'a System, &'a [Table], &'a [i64])>,
+    /// Protected entries no longer guarded (a cell being tried for publication).
+    retired: Vec<bool>,
 }
 
 impl<'a> Guard<'a> {
@@ -504,6 +514,7 @@ impl<'a> Guard<'a> {
             by_col: HashMap::new(),
             by_vec: HashMap::new(),
             singletons,
+            retired: Vec::new(),
         };
         for q in protected {
             let r = g.basis.reduce(&sys.vector(q))?;
@@ -511,8 +522,18 @@ impl<'a> Guard<'a> {
             g.index(i, &r);
             g.reduced.push(r);
             g.protected.push(q);
+            g.retired.push(false);
         }
         Ok(g)
+    }
+
+    /// Protects one more quantity, given its vector reduced against the basis.
+    fn protect(&mut self, q: usize, r: SVec) {
+        let i = self.reduced.len();
+        self.index(i, &r);
+        self.reduced.push(r);
+        self.protected.push(q);
+        self.retired.push(false);
     }
 
     fn index(&mut self, i: usize, r: &SVec) {
@@ -540,11 +561,28 @@ impl<'a> Guard<'a> {
     /// protected quantity (directly, or through a singleton); returns whether it did.
     /// With `force`, publishes regardless (published zeros).
     fn try_publish(&mut self, r: SVec, col: u32, force: bool) -> Result<bool, ProtectError> {
+        // A guarded vector becomes zero exactly when it is parallel to `r`:
+        // look that up before any arithmetic.
+        if !force
+            && self.by_vec.get(&r.fingerprint()).is_some_and(|list| {
+                list.iter()
+                    .any(|&k| !self.retired[k] && self.reduced[k] == r)
+            })
+        {
+            return Ok(false);
+        }
         let bc = r.get(col);
-        let mut touched: Vec<usize> = self.by_col.get(&col).cloned().unwrap_or_default();
-        touched.sort_unstable();
-        touched.dedup();
-        touched.retain(|&i| self.reduced[i].get(col) != 0);
+        // The index keeps stale and repeated entries; compact this column's.
+        let mut listed: Vec<usize> = self.by_col.remove(&col).unwrap_or_default();
+        listed.sort_unstable();
+        listed.dedup();
+        listed.retain(|&i| self.reduced[i].get(col) != 0);
+        let touched: Vec<usize> = listed
+            .iter()
+            .copied()
+            .filter(|&i| !self.retired[i])
+            .collect();
+        self.by_col.insert(col, listed);
         let mut updated: Vec<(usize, SVec)> = Vec::with_capacity(touched.len());
         for &i in &touched {
             let v = self.reduced[i].get(col);
@@ -569,7 +607,11 @@ impl<'a> Guard<'a> {
                     .into_iter()
                     .flatten()
                     .copied()
-                    .filter(|&k| touched.binary_search(&k).is_err() && self.reduced[k] == *nr);
+                    .filter(|&k| {
+                        !self.retired[k]
+                            && touched.binary_search(&k).is_err()
+                            && self.reduced[k] == *nr
+                    });
                 let changed = fresh
                     .get(f)
                     .into_iter()
@@ -588,7 +630,13 @@ impl<'a> Guard<'a> {
             if let Some(list) = self.by_vec.get_mut(&self.reduced[i].fingerprint()) {
                 list.retain(|&k| k != i);
             }
-            self.index(i, &nr);
+            // Only columns new to this vector: the others are listed already.
+            for &(c, _) in &nr.0 {
+                if self.reduced[i].get(c) == 0 {
+                    self.by_col.entry(c).or_default().push(i);
+                }
+            }
+            self.by_vec.entry(nr.fingerprint()).or_default().push(i);
             self.reduced[i] = nr;
         }
         Ok(true)
@@ -648,19 +696,6 @@ pub fn protect(tables: &[Table], policy: &Policy) -> Result<Protected, ProtectEr
             sys.shapes[t].inner_cells_under(c).len()
         })
         .collect();
-    let forced: BTreeSet<usize> = BTreeSet::new();
-    let ctx = Greedy {
-        weight: &weight,
-        size: &size,
-        primary: &primary,
-        zero_published: &zero_published,
-        forced: &forced,
-        singletons: policy.singletons,
-    };
-    let mut suppressed = greedy(&sys, tables, &values, &ctx)?;
-    // Hiding more never reveals more, so cells the audit still flags (mostly
-    // cells pinned by whole-number bounds) are fixed by adding complementary
-    // suppressions to this pattern, round by round, without starting over.
     let relations_of: Vec<Vec<usize>> = {
         let mut r = vec![Vec::new(); n];
         for (i, (total, parts)) in sys.relations.iter().enumerate() {
@@ -671,8 +706,27 @@ pub fn protect(tables: &[Table], policy: &Policy) -> Result<Protected, ProtectEr
         }
         r
     };
+    let forced: BTreeSet<usize> = BTreeSet::new();
+    let ctx = Greedy {
+        weight: &weight,
+        size: &size,
+        primary: &primary,
+        forced: &forced,
+        singletons: policy.singletons,
+        relations_of: &relations_of,
+        lower: if policy.protect_zeros { 0 } else { 1 },
+        min_width: i64::from(policy.min_interval_width.max(1)),
+    };
+    // Start from everything hidden (published zeros aside) and publish
+    // cells largest first while nothing hidden becomes derivable, by rank,
+    // by a singleton or by whole-number bounds.
+    let everything: Vec<bool> = (0..n).map(|q| !zero_published[q]).collect();
+    let mut suppressed = publish_pass(&sys, tables, &values, &everything, &primary, &ctx)?;
+    // Hiding more never reveals more, so cells the audit still flags (mostly
+    // cells pinned by whole-number bounds) are fixed by adding complementary
+    // suppressions to this pattern, round by round, without starting over.
     let mut tried: BTreeSet<usize> = BTreeSet::new();
-    for _round in 0..1000 {
+    for _ in 0..1000 {
         let published = published_view(&sys, tables, &suppressed);
         let (report, failing) = audit_system(&sys, &published, policy, Some(tables), true)?;
         if report.passed {
@@ -805,12 +859,24 @@ fn published_view(sys: &System, tables: &[Table], suppressed: &[bool]) -> Vec<Pu
         .collect()
 }
 
-/// One greedy pass: published zeros first, then candidates largest first; a
-/// candidate is suppressed when publishing it would expose a primary cell.
-fn greedy(
+/// Publishes hidden cells one by one, largest first, as long as every
+/// guarded cell stays underivable (rank, and singletons: the member of a
+/// hidden 1 may subtract it)
+/// and no guarded cell becomes narrower than the policy allows under
+/// whole-number bound propagation (every hidden cell at least the lower
+/// bound, relations propagated to their fixed point).
+///
+/// `guarded` marks the hidden cells protected from the start: the primary
+/// cells when starting from everything hidden, or every hidden cell when
+/// thinning a pattern that already passed the audit. A candidate that
+/// cannot be published joins them. A candidate that has become derivable
+/// meanwhile is published, as it tells nothing new.
+fn publish_pass(
     sys: &System,
     tables: &[Table],
     values: &[i64],
+    start: &[bool],
+    guarded: &[bool],
     ctx: &Greedy<'_>,
 ) -> Result<Vec<bool>, ProtectError> {
     let n = sys.quantities.len();
@@ -821,54 +887,113 @@ fn greedy(
             basis.insert(r);
         }
     }
-    let mut suppressed: Vec<bool> = ctx.primary.to_vec();
-    for &q in ctx.forced {
-        suppressed[q] = true;
-    }
-    let protected: Vec<usize> = (0..n).filter(|&q| ctx.primary[q]).collect();
-    let singles = ctx.singletons.then_some((sys, tables, values));
-    let mut guard = Guard::new(basis, sys, protected, singles)?;
-    let mut order: Vec<usize> = (0..n).filter(|&q| !suppressed[q]).collect();
-    order.sort_by_key(|&q| {
-        (
-            !ctx.zero_published[q],
-            Reverse(ctx.size[q] > 1),
-            Reverse(ctx.weight[q]),
-            Reverse(ctx.size[q]),
-            q,
-        )
-    });
-    let vectors: Vec<SVec> = order.iter().map(|&q| sys.vector(q)).collect();
-    // Protected vectors are updated at every pivot they contain, so they count as upcoming for good.
-    let protected_vectors: Vec<SVec> = (0..n)
-        .filter(|&q| ctx.primary[q])
+    let mut published: Vec<SVec> = (0..n)
+        .filter(|&q| !start[q])
         .map(|q| sys.vector(q))
         .collect();
-    let mut pivots = PivotChooser::new(vectors.iter().chain(&protected_vectors));
-    for (&q, v) in order.iter().zip(&vectors) {
+    published.sort_by_key(|v| v.0.len());
+    let mut pivots = PivotChooser::new(&published);
+    for v in &published {
         pivots.done(v);
-        let r = guard.basis.reduce(v)?;
-        if r.is_zero() {
-            continue;
-        }
-        // A published zero is published whatever happens; candidates after it
-        // are checked against it.
-        let col = pivots.pick(&r);
-        if !guard.try_publish(r, col, ctx.zero_published[q])? {
-            suppressed[q] = true;
+        let r = basis.reduce(v)?;
+        if !r.is_zero() {
+            let col = pivots.pick(&r);
+            basis.insert_at(r, col);
         }
     }
-    Ok(suppressed)
+    let mut watched: Vec<bool> = (0..n).map(|q| start[q] && guarded[q]).collect();
+    let guarded_list: Vec<usize> = (0..n).filter(|&q| watched[q]).collect();
+    let singles = ctx.singletons.then_some((sys, tables, values));
+    let mut guard = Guard::new(basis, sys, guarded_list, singles)?;
+    let mut slot: HashMap<usize, usize> = guard
+        .protected
+        .iter()
+        .enumerate()
+        .map(|(i, &q)| (q, i))
+        .collect();
+    let mut hidden = start.to_vec();
+    let mut bounds = Bounds::new(
+        n,
+        &sys.relations,
+        ctx.relations_of,
+        ctx.lower,
+        ctx.min_width,
+    );
+    for q in 0..n {
+        if hidden[q] {
+            bounds.hide(q, &watched);
+        } else {
+            bounds.fix(q, values[q], &watched, true);
+            bounds.commit();
+        }
+    }
+    if bounds.narrow_count(&watched) > 0 {
+        // Not clean under propagation to begin with: nothing to build on.
+        return Ok(start.to_vec());
+    }
+    let mut candidates: Vec<usize> = (0..n)
+        .filter(|&q| start[q] && !ctx.primary[q] && !ctx.forced.contains(&q))
+        .collect();
+    candidates.sort_by_key(|&q| (Reverse(ctx.weight[q]), Reverse(ctx.size[q]), q));
+    for q in candidates {
+        let own = slot.get(&q).copied();
+        let r = match own {
+            // The guard keeps its vectors reduced against the published span.
+            Some(i) => guard.reduced[i].clone(),
+            None => guard.basis.reduce(&sys.vector(q))?,
+        };
+        if r.is_zero() {
+            if own.is_none() {
+                bounds.fix(q, values[q], &watched, true);
+                bounds.commit();
+                hidden[q] = false;
+            }
+            continue;
+        }
+        if let Some(i) = own {
+            guard.retired[i] = true;
+            watched[q] = false;
+        }
+        let publish = bounds.fix(q, values[q], &watched, false) == Fixed::Safe && {
+            // Pivot where the fewest guarded vectors need updating.
+            let col =
+                r.0.iter()
+                    .map(|&(c, _)| c)
+                    .min_by_key(|c| (guard.by_col.get(c).map_or(0, Vec::len), *c))
+                    .unwrap_or(0);
+            guard.try_publish(r.clone(), col, false)?
+        };
+        if publish {
+            bounds.commit();
+            hidden[q] = false;
+            continue;
+        }
+        bounds.undo();
+        watched[q] = true;
+        match own {
+            Some(i) => guard.retired[i] = false,
+            None => {
+                slot.insert(q, guard.protected.len());
+                guard.protect(q, r);
+            }
+        }
+    }
+    Ok(hidden)
 }
 
-/// What a greedy pass needs besides the system.
+/// What a publishing pass needs besides the system.
 struct Greedy<'a> {
     weight: &'a [i64],
     size: &'a [usize],
     primary: &'a [bool],
-    zero_published: &'a [bool],
     forced: &'a BTreeSet<usize>,
     singletons: bool,
+    /// Per quantity, the relations it is a member of.
+    relations_of: &'a [Vec<usize>],
+    /// Smallest value of a hidden quantity an attacker may assume.
+    lower: i64,
+    /// Narrowest interval the policy allows (at least 1).
+    min_width: i64,
 }
 
 /// Audits published tables (the public entry point).
