@@ -33,7 +33,7 @@
 
 use std::path::Path;
 
-use prikk_privacy::audit::AuditReport;
+use prikk_privacy::audit::{AuditReport, PublishedTable, audit};
 use prikk_privacy::definition::Definition;
 use prikk_privacy::dp::{
     BitSource, DpError, DpPolicy, OsRandom, PrivacyLoss, ProtectionMode, TableNoise, noise_report,
@@ -476,6 +476,93 @@ pub fn report_from_protected(
     Ok(report)
 }
 
+/// Keeps an earlier revision's suppression for a correction: every cell the
+/// earlier report suppressed is suppressed again (a correction may hide
+/// more, never less), the audit is re-run on the combined pattern with the
+/// exact tables, and the report is rebuilt. Returns the number of cells
+/// newly hidden. Refused (nothing produced) when the combined pattern fails
+/// the audit. Suppression mode only; a dp-mode report is left as it is.
+pub fn keep_earlier_suppression(
+    def: &Definition,
+    prepared: &mut Prepared,
+    earlier: &pb::Report,
+) -> Result<usize, ReportError> {
+    if prepared.mode.adds_noise() {
+        return Ok(0);
+    }
+    let mut hidden = 0;
+    let mut suppressed = prepared.protected.suppressed.clone();
+    for (t, spec) in def.tables.iter().enumerate() {
+        let Some(e) = earlier.tables.iter().find(|x| x.id == spec.shape.id) else {
+            continue;
+        };
+        for cell in &e.cells {
+            if !matches!(cell.value, Some(pb::cell::Value::Suppressed(_))) {
+                continue;
+            }
+            let Some(c) = spec.shape.cell_by_codes(&cell.key) else {
+                continue;
+            };
+            if !suppressed[t][c] {
+                let zeros_published = !prepared.policy.protect_zeros;
+                if zeros_published && prepared.protected.tables[t].values[c] == 0 {
+                    // With zeros published, a hidden cell reads as "at least 1".
+                    return Err(ReportError::AuditFailed(vec![format!(
+                        "this correction cannot keep the earlier revision's suppression: {} [{}] is now 0, \
+                         and zeros are published",
+                        spec.shape.id,
+                        cell.key.join(", ")
+                    )]));
+                }
+                suppressed[t][c] = true;
+                hidden += 1;
+            }
+        }
+    }
+    if hidden == 0 {
+        return Ok(0);
+    }
+    let published: Vec<PublishedTable> = prepared
+        .protected
+        .tables
+        .iter()
+        .zip(&suppressed)
+        .map(|(t, hide)| PublishedTable {
+            shape: t.shape.clone(),
+            cells: t
+                .values
+                .iter()
+                .zip(hide)
+                .map(|(&v, &h)| (!h).then_some(v))
+                .collect(),
+        })
+        .collect();
+    let report = audit(
+        &published,
+        &prepared.policy,
+        Some(&prepared.protected.tables),
+        true,
+    );
+    if !report.passed {
+        let mut failures = vec![format!(
+            "this correction cannot keep the earlier revision's suppression of {hidden} cell(s) without revealing others"
+        )];
+        failures.extend(report.failures.iter().cloned());
+        return Err(ReportError::AuditFailed(failures));
+    }
+    prepared.protected.suppressed = suppressed;
+    prepared.protected.secondary_count += hidden;
+    prepared.protected.audit = report;
+    prepared.report = report_from_protected(
+        def,
+        &prepared.project,
+        &prepared.period.text,
+        &prepared.policy,
+        &prepared.protected,
+    )?;
+    Ok(hidden)
+}
+
 /// The content-derived id: hex of the first 16 bytes of SHA-256 over the
 /// report serialized with an empty id, creation time 0 and no secret shares
 /// (the shares are bound to the id, so they cannot be part of it).
@@ -485,4 +572,65 @@ pub fn report_id(report: &pb::Report) -> String {
     r.created_unix = 0;
     r.shares = None;
     hex::encode(&digest(&SHA256, &r.encode_to_vec()).as_ref()[..16])
+}
+
+#[cfg(test)]
+mod correction_tests {
+    use super::*;
+    use crate::sample::{self, SampleOptions};
+
+    #[test]
+    fn a_correction_keeps_what_the_earlier_revision_hid_or_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.csv");
+        sample::write_export(&path, "bergen", 140, 3, &SampleOptions::default()).unwrap();
+        let def = Definition::embedded();
+        let prepared = prepare(&def, &path, "2006", Some("bergen"), &Policy::default()).unwrap();
+
+        // The same pattern: nothing changes.
+        let mut same = prepared.clone();
+        assert_eq!(
+            keep_earlier_suppression(&def, &mut same, &prepared.report).unwrap(),
+            0
+        );
+        assert_eq!(same.report, prepared.report);
+
+        // An earlier revision that hid one more cell: the correction hides it
+        // too when the audit allows, and is refused when it does not.
+        let status = def.table("status").unwrap().shape.clone();
+        let t = def
+            .tables
+            .iter()
+            .position(|x| x.shape.id == "status")
+            .unwrap();
+        let (mut kept, mut refused) = (false, false);
+        for c in 0..status.len() {
+            if prepared.protected.suppressed[t][c] || (kept && refused) {
+                continue;
+            }
+            let mut earlier = prepared.report.clone();
+            let cell = earlier.tables[t]
+                .cells
+                .iter_mut()
+                .find(|x| status.cell_by_codes(&x.key) == Some(c))
+                .unwrap();
+            cell.value = Some(pb::cell::Value::Suppressed(pb::Suppressed {}));
+            let mut correction = prepared.clone();
+            match keep_earlier_suppression(&def, &mut correction, &earlier) {
+                Ok(n) => {
+                    assert_eq!(n, 1);
+                    assert!(correction.protected.suppressed[t][c]);
+                    assert!(correction.protected.audit.passed);
+                    assert_ne!(correction.report.report_id, prepared.report.report_id);
+                    kept = true;
+                }
+                Err(ReportError::AuditFailed(f)) => {
+                    assert!(f[0].contains("earlier revision"), "{f:?}");
+                    refused = true;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(kept && refused, "kept {kept}, refused {refused}");
+    }
 }

@@ -233,7 +233,27 @@ pub(crate) fn queue_report(
     period: &str,
     project: Option<&str>,
 ) -> anyhow::Result<Enqueued> {
-    let (mut report, prepared) = build_report(s, input, period, project, outbox.now_unix())?;
+    let (mut report, mut prepared) = build_report(s, input, period, project, outbox.now_unix())?;
+    if let Some(earlier) = earlier_report(outbox, &prepared.project, &prepared.period.text)?
+        && earlier.report_id != report.report_id
+    {
+        let hidden =
+            crate::report::keep_earlier_suppression(&s.definition, &mut prepared, &earlier)
+                .with_context(|| {
+                    format!(
+                        "correcting report {} for {} {}",
+                        earlier.report_id, prepared.project, prepared.period.text
+                    )
+                })?;
+        if hidden > 0 {
+            tracing::info!(
+                earlier = %earlier.report_id,
+                hidden,
+                "correction keeps the earlier revision's suppressed cells hidden"
+            );
+            report = prepared.report_at(outbox.now_unix());
+        }
+    }
     if let Some(existing) = outbox.get(&report.report_id)? {
         return Ok(Enqueued::Existing(existing));
     }
@@ -255,6 +275,30 @@ pub(crate) fn queue_report(
     outbox
         .enqueue_charged(&envelope, charge.as_ref())
         .map_err(budget_refusal)
+}
+
+/// The latest report this agent queued or delivered for a project and
+/// period (rejected ones never reached the directorate's tables).
+fn earlier_report(
+    outbox: &Outbox,
+    project: &str,
+    period: &str,
+) -> anyhow::Result<Option<pb::Report>> {
+    let latest = outbox
+        .list()?
+        .into_iter()
+        .filter(|r| r.project == project && r.period == period)
+        .filter(|r| r.state != crate::outbox::State::Rejected)
+        .max_by_key(|r| r.created_unix);
+    let Some(listed) = latest else {
+        return Ok(None);
+    };
+    let Some(queued) = outbox.get(&listed.report_id)? else {
+        return Ok(None);
+    };
+    let report = prikk_proto::decode_exact::<pb::Report>(&queued.envelope.report, "report")
+        .with_context(|| format!("reading the earlier report {}", listed.report_id))?;
+    Ok(Some(report))
 }
 
 fn print_delivered(outbox: &Outbox, r: &QueuedReport) -> anyhow::Result<()> {
