@@ -1199,6 +1199,33 @@ mod tests {
     }
 
     #[test]
+    fn two_hidden_ones_get_room_to_move() {
+        // total 7 = a 1 + b 1 + c 5: publishing c and the total would pin
+        // a and b to 1 (they must sum to 2 and each is at least 1).
+        let d = Arc::new(Dimension::flat("d", &["a", "b", "c"]));
+        let shape = Arc::new(TableShape::new(
+            "t".into(),
+            vec![d.clone()],
+            Measure::Count,
+            "total".into(),
+        ));
+        let mut t = Table::zeros(shape.clone());
+        for (code, n) in [("a", 1), ("b", 1), ("c", 5)] {
+            let i = d.index_of(code).unwrap();
+            t.add_inner(&[i], n);
+        }
+        let policy = Policy::default();
+        let p = protect(std::slice::from_ref(&t), &policy).unwrap();
+        assert!(p.audit.passed, "{:?}", p.audit.failures);
+        let c = shape.cell_by_codes(&["c"]).unwrap();
+        let total = shape.cell_by_codes(&["total"]).unwrap();
+        assert!(p.suppressed[0][c] || p.suppressed[0][total]);
+        for i in p.audit.intervals {
+            assert!(i.upper.is_none_or(|u| u > i.lower), "{i:?}");
+        }
+    }
+
+    #[test]
     fn linked_quantities_are_one() {
         let g = Arc::new(Dimension::flat("gender", &["female", "male"]));
         let s = Arc::new(Dimension::hierarchy(
