@@ -17,6 +17,11 @@
 /// No upper bound.
 const INF: i64 = i64::MAX;
 
+/// A bound in range, kept off `INF` and far from overflow.
+fn clamp(x: i128) -> i64 {
+    i64::try_from(x.clamp(i128::from(i64::MIN / 4), i128::from(i64::MAX / 4))).unwrap_or(0)
+}
+
 /// Result of fixing a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fixed {
@@ -81,7 +86,7 @@ impl<'a> Bounds<'a> {
     }
 
     fn narrow(&self, q: usize) -> bool {
-        self.hi[q] != INF && self.hi[q] - self.lo[q] < self.min_width
+        self.hi[q] != INF && self.hi[q].saturating_sub(self.lo[q]) < self.min_width
     }
 
     /// Fixes quantity `q` at `value` (it is published) and propagates.
@@ -216,12 +221,12 @@ impl<'a> Bounds<'a> {
             if let Some(l) = new_lo
                 && l > i128::from(lo)
             {
-                lo = i64::try_from(l).unwrap_or(i64::MAX - 1);
+                lo = clamp(l);
             }
             if let Some(h) = new_hi
                 && (hi == INF || h < i128::from(hi))
             {
-                hi = i64::try_from(h).unwrap_or(i64::MAX - 1);
+                hi = clamp(h);
             }
             if lo != self.lo[q] || hi != self.hi[q] {
                 changes.push((q, lo, hi));

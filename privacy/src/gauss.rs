@@ -666,6 +666,19 @@ fn quantity_values(sys: &System, tables: &[Table]) -> Result<(Vec<i64>, Vec<i64>
 
 /// Protects all tables of a report with one suppression pattern.
 pub fn protect(tables: &[Table], policy: &Policy) -> Result<Protected, ProtectError> {
+    protect_keeping(tables, policy, &[])
+}
+
+/// Protects all tables of a report with one suppression pattern that keeps
+/// the cells marked in `keep` (per table, per cell; missing entries mean
+/// "not kept") hidden, for instance the cells an earlier revision of the
+/// same report suppressed. Kept cells are protected like primary cells
+/// (they stay underivable), but are counted as secondary suppressions.
+pub fn protect_keeping(
+    tables: &[Table],
+    policy: &Policy,
+    keep: &[Vec<bool>],
+) -> Result<Protected, ProtectError> {
     for t in tables {
         if !t.margins_add_up() {
             return Err(ProtectError::Margins(t.shape.id.clone()));
@@ -706,7 +719,14 @@ pub fn protect(tables: &[Table], policy: &Policy) -> Result<Protected, ProtectEr
         }
         r
     };
-    let forced: BTreeSet<usize> = BTreeSet::new();
+    let mut forced: BTreeSet<usize> = BTreeSet::new();
+    for (t, flags) in keep.iter().enumerate().take(sys.cell_q.len()) {
+        for (c, &k) in flags.iter().enumerate() {
+            if let (true, Some(&q)) = (k, sys.cell_q[t].get(c)) {
+                forced.insert(q);
+            }
+        }
+    }
     let ctx = Greedy {
         weight: &weight,
         size: &size,
@@ -720,8 +740,11 @@ pub fn protect(tables: &[Table], policy: &Policy) -> Result<Protected, ProtectEr
     // Start from everything hidden (published zeros aside) and publish
     // cells largest first while nothing hidden becomes derivable, by rank,
     // by a singleton or by whole-number bounds.
-    let everything: Vec<bool> = (0..n).map(|q| !zero_published[q]).collect();
-    let mut suppressed = publish_pass(&sys, tables, &values, &everything, &primary, &ctx)?;
+    let everything: Vec<bool> = (0..n)
+        .map(|q| !zero_published[q] || forced.contains(&q))
+        .collect();
+    let guarded: Vec<bool> = (0..n).map(|q| primary[q] || forced.contains(&q)).collect();
+    let mut suppressed = publish_pass(&sys, tables, &values, &everything, &guarded, &ctx)?;
     // Hiding more never reveals more, so cells the audit still flags (mostly
     // cells pinned by whole-number bounds) are fixed by adding complementary
     // suppressions to this pattern, round by round, without starting over.
@@ -1223,6 +1246,33 @@ mod tests {
         for i in p.audit.intervals {
             assert!(i.upper.is_none_or(|u| u > i.lower), "{i:?}");
         }
+    }
+
+    #[test]
+    fn kept_cells_stay_hidden_and_protected() {
+        let d = Arc::new(Dimension::flat("d", &["a", "b", "c", "e"]));
+        let shape = Arc::new(TableShape::new(
+            "t".into(),
+            vec![d.clone()],
+            Measure::Count,
+            "total".into(),
+        ));
+        let mut t = Table::zeros(shape.clone());
+        for (code, n) in [("a", 9), ("b", 8), ("c", 20), ("e", 30)] {
+            let i = d.index_of(code).unwrap();
+            t.add_inner(&[i], n);
+        }
+        let policy = Policy::default();
+        let free = protect(std::slice::from_ref(&t), &policy).unwrap();
+        assert_eq!(free.secondary_count, 0);
+        let b = shape.cell_by_codes(&["b"]).unwrap();
+        let mut keep = vec![vec![false; shape.len()]];
+        keep[0][b] = true;
+        let p = protect_keeping(std::slice::from_ref(&t), &policy, &keep).unwrap();
+        assert!(p.audit.passed, "{:?}", p.audit.failures);
+        assert!(p.suppressed[0][b]);
+        // b alone hidden would follow from the total: a complement is needed.
+        assert!(p.secondary_count >= 2);
     }
 
     #[test]

@@ -98,4 +98,4 @@ pub struct Protected {
     pub audit: AuditReport,
 }
 
-pub use crate::gauss::protect;
+pub use crate::gauss::{protect, protect_keeping};
