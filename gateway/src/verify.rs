@@ -497,7 +497,7 @@ fn clip(s: &str) -> String {
 /// A correction keeps the earlier revision's suppression: every cell the
 /// latest stored revision suppressed stays suppressed, so the two revisions
 /// can never be differenced to work out a cell either of them hid. A
-/// correction may hide more.
+/// correction may hide more, and may show a zero where the cell is now empty.
 pub fn check_revision(
     definition: &Definition,
     earlier_revision: u32,
@@ -509,7 +509,9 @@ pub fn check_revision(
             continue;
         };
         for (cell, (before, now)) in e.values.iter().zip(&n.values).enumerate() {
-            if before.is_none() && now.is_some() {
+            // A cell that is now empty may show its zero (zeros are never
+            // small counts); the earlier value stays unknown.
+            if before.is_none() && now.is_some_and(|v| v != 0) {
                 let key = definition
                     .table(&e.id)
                     .map(|spec| spec.shape.key_codes(cell).join(", "))
@@ -560,6 +562,10 @@ mod revision_tests {
         let mut kept = first.clone();
         kept[9] = None;
         check_revision(&def, 1, &table(first.clone()), &table(kept)).unwrap();
-        check_revision(&def, 1, &table(first.clone()), &table(first)).unwrap();
+        check_revision(&def, 1, &table(first.clone()), &table(first.clone())).unwrap();
+        // Births is now empty: its zero may show.
+        let mut emptied = first.clone();
+        emptied[births] = Some(0);
+        check_revision(&def, 1, &table(first), &table(emptied)).unwrap();
     }
 }

@@ -33,12 +33,12 @@
 
 use std::path::Path;
 
-use prikk_privacy::audit::{AuditReport, PublishedTable, audit};
+use prikk_privacy::audit::AuditReport;
 use prikk_privacy::definition::Definition;
 use prikk_privacy::dp::{
     BitSource, DpError, DpPolicy, OsRandom, PrivacyLoss, ProtectionMode, TableNoise, noise_report,
 };
-use prikk_privacy::protect::{Policy, ProtectError, Protected, protect};
+use prikk_privacy::protect::{Policy, ProtectError, Protected, protect, protect_keeping};
 use prikk_privacy::table::{Measure, Table};
 use prikk_proto::pb;
 use prost::Message;
@@ -477,11 +477,13 @@ pub fn report_from_protected(
 }
 
 /// Keeps an earlier revision's suppression for a correction: every cell the
-/// earlier report suppressed is suppressed again (a correction may hide
-/// more, never less), the audit is re-run on the combined pattern with the
-/// exact tables, and the report is rebuilt. Returns the number of cells
-/// newly hidden. Refused (nothing produced) when the combined pattern fails
-/// the audit. Suppression mode only; a dp-mode report is left as it is.
+/// earlier report suppressed stays suppressed (a correction may hide more,
+/// never less), so the two revisions cannot be differenced. When the fresh
+/// pattern does not already hide them, the tables are protected again with
+/// those cells kept hidden and the report is rebuilt. A cell that is now 0
+/// is published as zero when zeros are published (hiding it would read as
+/// "at least 1"). Returns the number of cells hidden because of the earlier
+/// revision. Suppression mode only; a dp-mode report is left as it is.
 pub fn keep_earlier_suppression(
     def: &Definition,
     prepared: &mut Prepared,
@@ -490,8 +492,12 @@ pub fn keep_earlier_suppression(
     if prepared.mode.adds_noise() {
         return Ok(0);
     }
-    let mut hidden = 0;
-    let mut suppressed = prepared.protected.suppressed.clone();
+    let mut keep: Vec<Vec<bool>> = def
+        .tables
+        .iter()
+        .map(|t| vec![false; t.shape.len()])
+        .collect();
+    let mut extra = 0;
     for (t, spec) in def.tables.iter().enumerate() {
         let Some(e) = earlier.tables.iter().find(|x| x.id == spec.shape.id) else {
             continue;
@@ -503,56 +509,39 @@ pub fn keep_earlier_suppression(
             let Some(c) = spec.shape.cell_by_codes(&cell.key) else {
                 continue;
             };
-            if !suppressed[t][c] {
-                let zeros_published = !prepared.policy.protect_zeros;
-                if zeros_published && prepared.protected.tables[t].values[c] == 0 {
-                    // With zeros published, a hidden cell reads as "at least 1".
-                    return Err(ReportError::AuditFailed(vec![format!(
-                        "this correction cannot keep the earlier revision's suppression: {} [{}] is now 0, \
-                         and zeros are published",
-                        spec.shape.id,
-                        cell.key.join(", ")
-                    )]));
-                }
-                suppressed[t][c] = true;
-                hidden += 1;
+            if !prepared.policy.protect_zeros && prepared.protected.tables[t].values[c] == 0 {
+                // Now empty: a zero is published (zeros are never small
+                // counts); the earlier value stays unknown.
+                continue;
+            }
+            keep[t][c] = true;
+            if !prepared.protected.suppressed[t][c] {
+                extra += 1;
             }
         }
     }
-    if hidden == 0 {
+    if extra == 0 {
         return Ok(0);
     }
-    let published: Vec<PublishedTable> = prepared
-        .protected
-        .tables
-        .iter()
-        .zip(&suppressed)
-        .map(|(t, hide)| PublishedTable {
-            shape: t.shape.clone(),
-            cells: t
-                .values
-                .iter()
-                .zip(hide)
-                .map(|(&v, &h)| (!h).then_some(v))
-                .collect(),
-        })
-        .collect();
-    let report = audit(
-        &published,
-        &prepared.policy,
-        Some(&prepared.protected.tables),
-        true,
-    );
-    if !report.passed {
+    let protected = protect_keeping(&prepared.protected.tables, &prepared.policy, &keep)?;
+    if !protected.audit.passed {
         let mut failures = vec![format!(
-            "this correction cannot keep the earlier revision's suppression of {hidden} cell(s) without revealing others"
+            "this correction cannot keep the earlier revision's suppressed cells hidden without revealing others"
         )];
-        failures.extend(report.failures.iter().cloned());
+        failures.extend(protected.audit.failures.iter().cloned());
         return Err(ReportError::AuditFailed(failures));
     }
-    prepared.protected.suppressed = suppressed;
-    prepared.protected.secondary_count += hidden;
-    prepared.protected.audit = report;
+    let kept_missing = keep
+        .iter()
+        .zip(&protected.suppressed)
+        .any(|(k, s)| k.iter().zip(s).any(|(&k, &s)| k && !s));
+    if kept_missing {
+        return Err(ReportError::AuditFailed(vec![
+            "this correction's protection did not keep the earlier revision's suppressed cells hidden"
+                .into(),
+        ]));
+    }
+    prepared.protected = protected;
     prepared.report = report_from_protected(
         def,
         &prepared.project,
@@ -560,7 +549,7 @@ pub fn keep_earlier_suppression(
         &prepared.policy,
         &prepared.protected,
     )?;
-    Ok(hidden)
+    Ok(extra)
 }
 
 /// The content-derived id: hex of the first 16 bytes of SHA-256 over the
@@ -580,7 +569,7 @@ mod correction_tests {
     use crate::sample::{self, SampleOptions};
 
     #[test]
-    fn a_correction_keeps_what_the_earlier_revision_hid_or_is_refused() {
+    fn a_correction_keeps_what_the_earlier_revision_hid() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("export.csv");
         sample::write_export(&path, "bergen", 140, 3, &SampleOptions::default()).unwrap();
@@ -603,9 +592,9 @@ mod correction_tests {
             .iter()
             .position(|x| x.shape.id == "status")
             .unwrap();
-        let (mut kept, mut refused) = (false, false);
+        let mut kept = false;
         for c in 0..status.len() {
-            if prepared.protected.suppressed[t][c] || (kept && refused) {
+            if prepared.protected.suppressed[t][c] || kept {
                 continue;
             }
             let mut earlier = prepared.report.clone();
@@ -616,21 +605,35 @@ mod correction_tests {
                 .unwrap();
             cell.value = Some(pb::cell::Value::Suppressed(pb::Suppressed {}));
             let mut correction = prepared.clone();
+            let zero = prepared.protected.tables[t].values[c] == 0;
             match keep_earlier_suppression(&def, &mut correction, &earlier) {
+                Ok(n) if zero => {
+                    // An emptied cell shows its zero.
+                    assert_eq!(n, 0);
+                    assert!(!correction.protected.suppressed[t][c]);
+                }
                 Ok(n) => {
                     assert_eq!(n, 1);
                     assert!(correction.protected.suppressed[t][c]);
                     assert!(correction.protected.audit.passed);
                     assert_ne!(correction.report.report_id, prepared.report.report_id);
+                    // Every cell hidden before is still hidden (or shows its zero).
+                    let still = earlier.tables[t].cells.iter().all(|x| {
+                        !matches!(x.value, Some(pb::cell::Value::Suppressed(_)))
+                            || status.cell_by_codes(&x.key).is_some_and(|i| {
+                                correction.protected.suppressed[t][i]
+                                    || correction.protected.tables[t].values[i] == 0
+                            })
+                    });
+                    assert!(still);
                     kept = true;
                 }
                 Err(ReportError::AuditFailed(f)) => {
                     assert!(f[0].contains("earlier revision"), "{f:?}");
-                    refused = true;
                 }
                 Err(e) => panic!("{e}"),
             }
         }
-        assert!(kept && refused, "kept {kept}, refused {refused}");
+        assert!(kept, "keeping one more hidden cell must be possible");
     }
 }
