@@ -52,7 +52,7 @@ struct Args {
 }
 
 /// What the demo creates inside the output folder (removed again with --force).
-const OWN: [&str; 3] = ["pki", "gateway", "agents"];
+const OWN: [&str; 4] = ["pki", "gateway", "agents", "helper"];
 const OWN_PREFIX: &str = "national-";
 
 fn main() -> ExitCode {

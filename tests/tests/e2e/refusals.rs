@@ -187,13 +187,20 @@ async fn tampered_replayed_and_wrongly_signed_submissions_leave_no_trace() {
                 &SampleOptions::default(),
             )
             .unwrap();
+            // As the agent does for a correction: keep what revision 1 hid.
+            let earlier: pb::Report =
+                prikk_proto::decode_exact(&original.report, "report").unwrap();
             match municipality_agent::report::prepare(
                 &w.def,
                 &corrected_export,
                 PERIOD,
                 Some(&a.project),
                 &w.policy,
-            ) {
+            )
+            .and_then(|mut p| {
+                municipality_agent::report::keep_earlier_suppression(&w.def, &mut p, &earlier)?;
+                Ok(p)
+            }) {
                 Ok(p) => Some(p),
                 Err(
                     municipality_agent::report::ReportError::Protect(_)
