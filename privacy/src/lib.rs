@@ -10,13 +10,13 @@
 pub mod audit;
 mod bounds;
 pub mod definition;
-pub mod layout;
-pub mod levels;
 mod gauss;
 mod interval;
-mod witness;
+pub mod layout;
+pub mod levels;
 pub mod protect;
 pub mod table;
+mod witness;
 
 pub use audit::{
     AuditReport, CellInterval, PublishedTable, audit, audit_verdict, unprotected_small_cells,
