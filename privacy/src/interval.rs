@@ -58,14 +58,15 @@ fn split(sys: &System, value: &[Option<i64>]) -> Result<Blocks, ProtectError> {
     let mut rows: Vec<Row> = Vec::new();
     for (total, parts) in &sys.relations {
         let mut coef: BTreeMap<usize, i64> = BTreeMap::new();
-        let mut rhs: i64 = 0;
+        // In i128: published values are untrusted and their sum may not fit.
+        let mut rhs: i128 = 0;
         for (q, sign) in parts
             .iter()
             .map(|&p| (p, 1i64))
             .chain(std::iter::once((*total, -1i64)))
         {
             match value[q] {
-                Some(v) => rhs -= sign * v,
+                Some(v) => rhs -= i128::from(sign) * i128::from(v),
                 None => *coef.entry(q).or_default() += sign,
             }
         }
@@ -87,6 +88,12 @@ fn split(sys: &System, value: &[Option<i64>]) -> Result<Blocks, ProtectError> {
             let (a, b) = (find(&mut parent, w[0]), find(&mut parent, w[1]));
             parent[a] = b;
         }
+        let rhs = i64::try_from(rhs).map_err(|_| {
+            ProtectError::Unsafe(format!(
+                "table {}: published cells are too large to add up (quantity {total})",
+                sys.shapes[sys.quantities[*total].cells[0].0].id
+            ))
+        })?;
         rows.push((coef.into_iter().collect(), rhs));
     }
     let mut blocks: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
@@ -176,7 +183,7 @@ impl<'a> Block<'a> {
         // Propagation gives valid outer bounds. Every solution found along
         // the way is feasible, so a value it reaches at an outer bound is that
         // bound; only the remaining ends need a solve of their own.
-        let outer = propagate(vars, &self.rows, lower_bound);
+        let outer = propagate(vars, &self.rows, lower_bound)?;
         let (mut seen_lo, mut seen_hi): (Vec<Option<i64>>, Vec<Option<i64>>) = match seen {
             Some(s) => (
                 s.lo.iter().copied().map(Some).collect(),
@@ -258,7 +265,7 @@ pub(crate) fn intervals(
             // relation, a sound but weaker attack, still catches cells pinned
             // by whole-number bounds such as two hidden cells that sum to 2.
             skipped += vars.len();
-            out.extend(propagate(vars, &block.rows, lower_bound));
+            out.extend(propagate(vars, &block.rows, lower_bound)?);
             continue;
         }
         // Solutions from the cheap witnesses save solves: a value seen at a
@@ -293,7 +300,7 @@ pub(crate) fn narrow_intervals(
         if vars.len() > policy.interval_block_limit as usize {
             skipped += vars.len();
             out.extend(
-                propagate(vars, &block.rows, lower_bound)
+                propagate(vars, &block.rows, lower_bound)?
                     .into_iter()
                     .filter(|&(_, lo, hi)| hi.is_some_and(|h| h - lo < width)),
             );
@@ -419,50 +426,96 @@ fn solve_once(
     }
 }
 
+/// Bounds in propagation are kept within this magnitude (a lower bound is
+/// lowered to it, a larger upper bound is dropped): both only loosen, and
+/// sums of many such terms stay far inside `i128`.
+const BOUND_CAP: i128 = 1 << 96;
+
+/// `ceil(a / b)` for `b != 0`.
+fn div_ceil(a: i128, b: i128) -> i128 {
+    let (q, r) = (a.div_euclid(b), a.rem_euclid(b));
+    if r != 0 && b > 0 { q + 1 } else { q }
+}
+
+/// `floor(a / b)` for `b != 0`.
+fn div_floor(a: i128, b: i128) -> i128 {
+    let (q, r) = (a.div_euclid(b), a.rem_euclid(b));
+    if r != 0 && b < 0 { q - 1 } else { q }
+}
+
+fn inconsistent() -> ProtectError {
+    ProtectError::Unsafe("published cells are inconsistent with whole, non-negative counts".into())
+}
+
 /// Interval propagation: each relation bounds each of its unknowns by the
 /// others' bounds, repeated until nothing tightens (or a round limit).
-/// Coefficients are +1 or -1 (a part or a total).
-fn propagate(vars: &[usize], rows: &[&Row], lower_bound: i64) -> Vec<(usize, i64, Option<i64>)> {
-    let mut lo: HashMap<usize, i64> = vars.iter().map(|&q| (q, lower_bound)).collect();
-    let mut hi: HashMap<usize, Option<i64>> = vars.iter().map(|&q| (q, None)).collect();
+/// Sound for any whole coefficients (bounds are rounded inwards only to
+/// whole numbers); computed in `i128` so nothing wraps. A lower bound above
+/// an upper bound means no whole-number table fits the published cells,
+/// which is an error, as it is for integer programming.
+fn propagate(
+    vars: &[usize],
+    rows: &[&Row],
+    lower_bound: i64,
+) -> Result<Vec<(usize, i64, Option<i64>)>, ProtectError> {
+    let local: HashMap<usize, usize> = vars.iter().enumerate().map(|(i, &q)| (q, i)).collect();
+    let mut lo: Vec<i128> = vec![i128::from(lower_bound); vars.len()];
+    let mut hi: Vec<Option<i128>> = vec![None; vars.len()];
+    let rows: Vec<(Vec<(usize, i128)>, i128)> = rows
+        .iter()
+        .map(|(coef, rhs)| {
+            let coef = coef
+                .iter()
+                .filter(|&&(_, c)| c != 0)
+                .map(|&(q, c)| local.get(&q).map(|&j| (j, i128::from(c))))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    ProtectError::Unsafe("a relation names a cell outside its block".into())
+                })?;
+            Ok((coef, i128::from(*rhs)))
+        })
+        .collect::<Result<_, ProtectError>>()?;
+    // Range of the term c * x for x in [l, h].
+    let term = |c: i128, l: i128, h: Option<i128>| -> (Option<i128>, Option<i128>) {
+        let (a, b) = (h.map(|h| c.saturating_mul(h)), c.saturating_mul(l));
+        if c > 0 { (Some(b), a) } else { (a, Some(b)) }
+    };
     for _round in 0..50 {
         let mut changed = false;
-        for (coef, rhs) in rows {
-            let rhs = *rhs;
-            for &(v, cv) in coef.iter() {
+        for (coef, rhs) in &rows {
+            for &(v, cv) in coef {
                 // cv * x_v = rhs - sum_{u != v} cu * x_u
-                let (mut rest_min, mut rest_max) = (Some(0i64), Some(0i64));
-                for &(u, cu) in coef.iter() {
+                let (mut rest_min, mut rest_max) = (Some(0i128), Some(0i128));
+                for &(u, cu) in coef {
                     if u == v {
                         continue;
                     }
-                    let (l, h) = (lo[&u], hi[&u]);
-                    if cu > 0 {
-                        rest_min = rest_min.map(|m| m + l);
-                        rest_max = rest_max.zip(h).map(|(m, h)| m + h);
-                    } else {
-                        rest_min = rest_min.zip(h).map(|(m, h)| m - h);
-                        rest_max = rest_max.map(|m| m - l);
-                    }
+                    let (tmin, tmax) = term(cu, lo[u], hi[u]);
+                    rest_min = rest_min.zip(tmin).map(|(m, t)| m.saturating_add(t));
+                    rest_max = rest_max.zip(tmax).map(|(m, t)| m.saturating_add(t));
                 }
                 // cv * x_v lies in [rhs - rest_max, rhs - rest_min].
-                let (a, b) = (rest_max.map(|m| rhs - m), rest_min.map(|m| rhs - m));
+                let a = rest_max.map(|m| rhs.saturating_sub(m));
+                let b = rest_min.map(|m| rhs.saturating_sub(m));
                 let (new_lo, new_hi) = if cv > 0 {
-                    (a, b)
+                    (a.map(|a| div_ceil(a, cv)), b.map(|b| div_floor(b, cv)))
                 } else {
-                    (b.map(|x| -x), a.map(|x| -x))
+                    (b.map(|b| div_ceil(b, cv)), a.map(|a| div_floor(a, cv)))
                 };
-                if let Some(l) = new_lo
-                    && l > lo[&v]
+                if let Some(l) = new_lo.map(|l| l.min(BOUND_CAP))
+                    && l > lo[v]
                 {
-                    lo.insert(v, l);
+                    lo[v] = l;
                     changed = true;
                 }
-                if let Some(h) = new_hi
-                    && hi[&v].is_none_or(|old| h < old)
+                if let Some(h) = new_hi.filter(|&h| h <= BOUND_CAP)
+                    && hi[v].is_none_or(|old| h < old)
                 {
-                    hi.insert(v, Some(h));
+                    hi[v] = Some(h);
                     changed = true;
+                }
+                if hi[v].is_some_and(|h| h < lo[v]) {
+                    return Err(inconsistent());
                 }
             }
         }
@@ -470,5 +523,14 @@ fn propagate(vars: &[usize], rows: &[&Row], lower_bound: i64) -> Vec<(usize, i64
             break;
         }
     }
-    vars.iter().map(|&q| (q, lo[&q], hi[&q])).collect()
+    vars.iter()
+        .enumerate()
+        .map(|(j, &q)| {
+            // No i64 count lies above i64::MAX: such a lower bound is a
+            // contradiction, and an upper bound beyond it bounds nothing.
+            let l = i64::try_from(lo[j]).map_err(|_| inconsistent())?;
+            let h = hi[j].and_then(|h| i64::try_from(h).ok());
+            Ok((q, l, h))
+        })
+        .collect()
 }
