@@ -51,6 +51,12 @@ pub struct Config {
     pub helper_key: Option<PathBuf>,
     /// Leader: the helper it collects from.
     pub helper: Option<HelperEndpoint>,
+    /// Differential-privacy reports: the smallest accepted discrete Laplace
+    /// scale per table (exact decimal or fraction; default "1").
+    pub dp_min_laplace_scale: String,
+    /// Differential-privacy reports: the smallest accepted discrete
+    /// Gaussian σ² per table (default "1").
+    pub dp_min_gaussian_sigma2: String,
 }
 
 /// Which side of secure aggregation this gateway plays.
@@ -103,6 +109,8 @@ impl Default for Config {
             min_projects: 5,
             helper_key: None,
             helper: None,
+            dp_min_laplace_scale: "1".into(),
+            dp_min_gaussian_sigma2: "1".into(),
         }
     }
 }
@@ -180,6 +188,16 @@ impl Config {
         if self.request_timeout_secs == 0 {
             return bad("request_timeout_secs must be at least 1");
         }
+        for (key, text) in [
+            ("dp_min_laplace_scale", &self.dp_min_laplace_scale),
+            ("dp_min_gaussian_sigma2", &self.dp_min_gaussian_sigma2),
+        ] {
+            match text.parse::<prikk_privacy::dp::Rational>() {
+                Ok(r) if r > prikk_privacy::dp::Rational::ZERO => {}
+                Ok(_) => return Err(ConfigError::Invalid(format!("{key} must be above 0"))),
+                Err(e) => return Err(ConfigError::Invalid(format!("{key}: {e}"))),
+            }
+        }
         if self.min_projects < 2 {
             return bad("min_projects must be at least 2");
         }
@@ -208,6 +226,15 @@ impl Config {
             .unwrap_or_else(|| default_receipt_key_path(&self.db))
     }
 
+    /// The differential-privacy minimum noise this gateway accepts.
+    pub fn dp_minimum(&self) -> crate::verify::DpMinimum {
+        let parse = |t: &str| t.parse().unwrap_or(prikk_privacy::dp::Rational::ONE);
+        crate::verify::DpMinimum {
+            laplace_scale: parse(&self.dp_min_laplace_scale),
+            gaussian_sigma2: parse(&self.dp_min_gaussian_sigma2),
+        }
+    }
+
     /// The helper's X25519 key file.
     pub fn helper_key_path(&self) -> PathBuf {
         self.helper_key.clone().unwrap_or_else(|| {
@@ -233,6 +260,30 @@ pub fn default_receipt_key_path(db: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dp_minimum_comes_from_the_file_as_exact_numbers() {
+        let c = Config::parse(
+            "dp_min_laplace_scale = \"5/2\"\ndp_min_gaussian_sigma2 = \"4\"\n",
+            Path::new("g.toml"),
+        )
+        .unwrap();
+        let m = c.dp_minimum();
+        assert_eq!(m.laplace_scale, "2.5".parse().unwrap());
+        assert_eq!(m.gaussian_sigma2, "4".parse().unwrap());
+        assert_eq!(
+            Config::default().dp_minimum().laplace_scale,
+            prikk_privacy::dp::Rational::ONE
+        );
+        for bad in ["\"0\"", "\"-1\"", "\"abc\""] {
+            let e = Config::parse(
+                &format!("dp_min_laplace_scale = {bad}\n"),
+                Path::new("g.toml"),
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains("dp_min_laplace_scale"), "{e}");
+        }
+    }
 
     #[test]
     fn unknown_key_is_refused_with_position() {

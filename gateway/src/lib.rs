@@ -134,7 +134,8 @@ impl Gateway {
             self.config.min_count,
             self.config.periods.clone(),
             self.config.max_report_bytes,
-        );
+        )
+        .with_dp_minimum(self.config.dp_minimum());
         let svc = service::GatewayService::new(
             self.store.clone(),
             verifier,
