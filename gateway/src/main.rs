@@ -483,43 +483,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 )));
             }
             let store = open_store(&db)?;
-            let reports = store.latest_reports(&period)?;
-            let Some(mut tables) = merge::for_scope(&definition, &reports, &scope, c.min_count)
-            else {
+            let Some(view) = merge::view(&store, &definition, &period, &scope, c.min_count)? else {
                 bail!("no report for this project and period");
             };
-            merge::attach_noise(&store, &reports, &scope, &mut tables)?;
-            let collected_scope = match &scope {
-                Scope::National => Some("national".to_string()),
-                Scope::Region(r) => Some(format!("region:{r}")),
-                Scope::Project(_) => None,
-            };
-            let collection = match &collected_scope {
-                Some(label) => store
-                    .collections(&period)?
-                    .into_iter()
-                    .find(|c| &c.scope == label),
-                None => None,
-            };
-            if let Some(col) = &collection {
-                merge::apply_collection(&mut tables, col);
-            }
-            // National from disjoint regional collections covering every report.
-            let regional: Vec<_> = if collection.is_none() && scope == Scope::National {
-                store
-                    .collections(&period)?
-                    .into_iter()
-                    .filter(|c| c.scope.starts_with("region:"))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let covered: usize = regional.iter().map(|c| c.report_ids.len()).sum();
-            let from_regions = !regional.is_empty() && covered == reports.len();
-            if from_regions {
-                let national = merge::national_from_regions(&definition, &regional);
-                tables = national;
-            }
+            let merge::View {
+                mut tables,
+                reports: included,
+                source,
+            } = view;
             if let Some(t) = &table {
                 tables.retain(|x| &x.shape.id == t);
             }
@@ -528,25 +499,41 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Scope::Region(r) => ("region", r.clone()),
                 Scope::National => ("national", "Norway".to_string()),
             };
-            let included = reports
-                .iter()
-                .filter(|r| match &scope {
-                    Scope::Project(p) => &r.project == p,
-                    Scope::Region(g) => &r.region == g,
-                    Scope::National => true,
-                })
-                .count();
-            let heading = match &collection {
-                None if from_regions => format!(
-                    "{scope_name}, {period} ({included} project report(s); exact cells from {} regional secure-aggregation collections)",
-                    regional.len()
-                ),
-                Some(col) => format!(
-                    "{scope_name}, {period} ({included} project report(s), latest revisions; exact cells from secure aggregation over {} projects, batch {})",
-                    col.projects, col.batch_id
-                ),
-                None => format!(
+            let since = |changed: &[String]| {
+                if changed.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; since collected: {} (applied where published)",
+                        changed.join(", ")
+                    )
+                }
+            };
+            let heading = match &source {
+                merge::Source::Published => format!(
                     "{scope_name}, {period} ({included} project report(s), latest revisions)"
+                ),
+                merge::Source::Collection {
+                    batch,
+                    projects,
+                    changed_since,
+                } => format!(
+                    "{scope_name}, {period} ({included} project report(s), latest revisions; exact cells from secure aggregation over {projects} projects, batch {batch}{})",
+                    since(changed_since)
+                ),
+                merge::Source::Regions {
+                    collected,
+                    not_collected,
+                    changed_since,
+                } => format!(
+                    "{scope_name}, {period} ({included} project report(s), latest revisions; exact cells from {} regional secure-aggregation collections{}{})",
+                    collected.len(),
+                    if not_collected.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; not collected: {}", not_collected.join(", "))
+                    },
+                    since(changed_since)
                 ),
             };
             let mut sink: Box<dyn std::io::Write> = match &out {
@@ -566,6 +553,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     meta.insert("scope".into(), scope_name.into());
                     meta.insert("period".into(), period.clone().into());
                     meta.insert("reports".into(), included.into());
+                    meta.insert("source".into(), serde_json::to_value(&source)?);
                     serde_json::to_writer_pretty(&mut sink, &export::to_json(&tables, meta))?;
                     writeln!(sink)?;
                 }

@@ -13,10 +13,12 @@
 //! contributions' variances, and a margin (the sum of `n` noisy inner cells
 //! of one report) contributes `n` times its mechanism's variance.
 //!
-//! Not yet covered: secondary protection across levels. An exact national
-//! cell can, together with published project cells, reveal a project's
-//! suppressed cell (national births minus every other project's published
-//! births); that needs the joint project-region-nation audit.
+//! Exact regional and national cells come only from secure-aggregation
+//! collections, which the leader protected jointly with the published
+//! project cells (`prikk_privacy::levels`) before storing them; [`view`]
+//! lays them over the merged tables and brings them up to date with
+//! reports that arrived or were corrected after the collection, using only
+//! published cells.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -343,12 +345,103 @@ pub fn project(definition: &Definition, report: &StoredReport) -> Vec<MergedTabl
         .collect()
 }
 
-/// Puts a collected (secure-aggregation) aggregate over merged tables of the
-/// same scope: its published cells are exact; where the joint protection
+/// A project whose latest report in a scope is not the report a collection
+/// summed: corrected since, reported after it, or moved out of the scope.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Change<'a> {
+    /// The report the collection summed, `None` when it had none.
+    pub collected: Option<&'a StoredReport>,
+    /// The project's latest report in the scope, `None` when it has left it.
+    pub latest: Option<&'a StoredReport>,
+}
+
+impl Change<'_> {
+    /// The project.
+    pub fn project(&self) -> &str {
+        self.latest
+            .or(self.collected)
+            .map_or("", |r| r.project.as_str())
+    }
+
+    /// What changed, for a reader: `bergen: revision 2 (collected: 1)`.
+    pub fn describe(&self) -> String {
+        match (self.collected, self.latest) {
+            (Some(c), Some(l)) => format!(
+                "{}: revision {} (collected: {})",
+                l.project, l.revision, c.revision
+            ),
+            (None, Some(l)) => format!("{}: reported after the collection", l.project),
+            (Some(c), None) => format!("{}: no longer in this scope", c.project),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// The changes between the reports a collection summed (`collected`) and
+/// the scope's latest reports, by project.
+pub fn changes<'a>(collected: &'a [StoredReport], latest: &[&'a StoredReport]) -> Vec<Change<'a>> {
+    let mut by_project: std::collections::BTreeMap<&str, Change<'a>> = Default::default();
+    for r in collected {
+        by_project
+            .entry(&r.project)
+            .or_insert(Change {
+                collected: None,
+                latest: None,
+            })
+            .collected = Some(r);
+    }
+    for &r in latest {
+        by_project
+            .entry(&r.project)
+            .or_insert(Change {
+                collected: None,
+                latest: None,
+            })
+            .latest = Some(r);
+    }
+    by_project
+        .into_values()
+        .filter(|c| match (c.collected, c.latest) {
+            (Some(a), Some(b)) => a.report_id != b.report_id,
+            _ => true,
+        })
+        .collect()
+}
+
+/// One table's cell `i` in a report: `None` when the report is absent
+/// (contributes nothing), `Some(None)` when suppressed or unreadable.
+fn report_cell(r: Option<&StoredReport>, id: &str, i: usize) -> Option<Option<(i64, Option<i64>)>> {
+    let r = r?;
+    let t = r.tables.iter().find(|t| t.id == id);
+    Some(t.and_then(|t| {
+        let v = (*t.values.get(i)?)?;
+        let c = t
+            .contributors
+            .as_ref()
+            .and_then(|c| c.get(i).copied().flatten());
+        Some((v, c))
+    }))
+}
+
+/// Puts a collected (secure-aggregation) aggregate over the merged tables of
+/// the same scope.
+///
+/// Where the collection published a cell, the cell is the collected value
+/// brought up to date with `changes` (the projects whose latest report is
+/// not the one summed): a change both of whose sides are published is
+/// applied exactly; a latest report that suppressed the cell leaves a lower
+/// bound with one more suppressed contribution; a collected report that
+/// suppressed it leaves the difference unknown, and the cell keeps the lower
+/// bound from the published project cells. Where the joint protection
 /// suppressed a cell, the lower bound from the published project cells
-/// stays, and an exact sum of published cells becomes `:` (it would equal
-/// the suppressed aggregate cell).
-pub fn apply_collection(tables: &mut [MergedTable], collection: &Collection) {
+/// stays, and an exact sum of published cells becomes `:` (it would tell
+/// the suppressed aggregate cell). Nothing shown is more than the
+/// collection and the published project cells already tell.
+pub fn apply_collection(
+    tables: &mut [MergedTable],
+    collection: &Collection,
+    changes: &[Change<'_>],
+) {
     for t in tables {
         let Some(c) = collection.tables.iter().find(|c| c.id == t.shape.id) else {
             continue;
@@ -356,32 +449,66 @@ pub fn apply_collection(tables: &mut [MergedTable], collection: &Collection) {
         if c.values.len() != t.cells.len() {
             continue;
         }
+        let id = t.shape.id.clone();
         for (i, v) in c.values.iter().enumerate() {
-            match v {
-                Some(v) => {
-                    t.cells[i] = MergedCell::Exact(*v);
-                    if let (Some(out), Some(cc)) = (t.contributors.as_mut(), &c.contributors) {
-                        out[i] = cc.get(i).copied().flatten();
+            let Some(a) = *v else {
+                if matches!(t.cells[i], MergedCell::Exact(_)) {
+                    t.cells[i] = MergedCell::Suppressed;
+                    if let Some(out) = t.contributors.as_mut() {
+                        out[i] = None;
                     }
                 }
-                None => {
-                    if matches!(t.cells[i], MergedCell::Exact(_)) {
-                        t.cells[i] = MergedCell::Suppressed;
-                        if let Some(out) = t.contributors.as_mut() {
-                            out[i] = None;
-                        }
+                continue;
+            };
+            let mut value = a;
+            let mut contributors = c
+                .contributors
+                .as_ref()
+                .and_then(|cc| cc.get(i).copied().flatten());
+            let mut hidden = 0u32;
+            let mut known = true;
+            for ch in changes {
+                match report_cell(ch.collected, &id, i) {
+                    None => {}
+                    Some(Some((o, oc))) => {
+                        value -= o;
+                        contributors = contributors.zip(oc).map(|(a, b)| a - b);
                     }
+                    Some(None) => known = false,
                 }
+                match report_cell(ch.latest, &id, i) {
+                    None => {}
+                    Some(Some((n, nc))) => {
+                        value += n;
+                        contributors = contributors.zip(nc).map(|(a, b)| a + b);
+                    }
+                    Some(None) => hidden += 1,
+                }
+            }
+            if !known {
+                continue;
+            }
+            t.cells[i] = if hidden == 0 {
+                MergedCell::Exact(value)
+            } else {
+                MergedCell::LowerBound {
+                    value,
+                    suppressed: hidden,
+                }
+            };
+            if let Some(out) = t.contributors.as_mut() {
+                out[i] = if hidden == 0 { contributors } else { None };
             }
         }
     }
 }
 
-/// The national tables from disjoint regional collections: a cell is exact
-/// where every region's collection published it (their sum), otherwise the
-/// sum of what was published is a lower bound. Nothing here is more than
-/// the regional collections already published.
-pub fn national_from_regions(definition: &Definition, regions: &[Collection]) -> Vec<MergedTable> {
+/// Sums regional tables into national ones: a cell is exact where every
+/// region's cell is exact, otherwise the sum of the known parts is a lower
+/// bound, with the regions' suppressed contributions added up (a region's
+/// `:` counts as one). Nothing here is more than the regional tables
+/// already tell.
+pub fn sum_regions(definition: &Definition, regions: &[Vec<MergedTable>]) -> Vec<MergedTable> {
     definition
         .tables
         .iter()
@@ -390,13 +517,17 @@ pub fn national_from_regions(definition: &Definition, regions: &[Collection]) ->
             let n = shape.len();
             let mut sum = vec![0i64; n];
             let mut hidden = vec![0u32; n];
-            for col in regions {
-                match col.tables.iter().find(|t| t.id == shape.id) {
-                    Some(t) if t.values.len() == n => {
-                        for (i, v) in t.values.iter().enumerate() {
-                            match v {
-                                Some(v) => sum[i] += v,
-                                None => hidden[i] += 1,
+            for region in regions {
+                match region.iter().find(|t| t.shape.id == shape.id) {
+                    Some(t) if t.cells.len() == n => {
+                        for (i, cell) in t.cells.iter().enumerate() {
+                            match *cell {
+                                MergedCell::Exact(v) => sum[i] += v,
+                                MergedCell::LowerBound { value, suppressed } => {
+                                    sum[i] += value;
+                                    hidden[i] += suppressed;
+                                }
+                                MergedCell::Suppressed => hidden[i] += 1,
                             }
                         }
                     }
@@ -426,6 +557,155 @@ pub fn national_from_regions(definition: &Definition, regions: &[Collection]) ->
             }
         })
         .collect()
+}
+
+/// Where an export's exact cells come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// The published project cells alone.
+    Published,
+    /// A secure-aggregation collection over the scope.
+    Collection {
+        /// Batch id.
+        batch: String,
+        /// Projects summed.
+        projects: u32,
+        /// Projects whose latest report is not the one summed, described.
+        changed_since: Vec<String>,
+    },
+    /// Disjoint regional collections, summed (national scope only).
+    Regions {
+        /// Regions with a collection.
+        collected: Vec<String>,
+        /// Regions without one (their published project cells are summed).
+        not_collected: Vec<String>,
+        /// Projects whose latest report is not the one summed, described.
+        changed_since: Vec<String>,
+    },
+}
+
+/// What an export shows for one scope and period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    /// Tables in definition order.
+    pub tables: Vec<MergedTable>,
+    /// Latest project reports in the scope.
+    pub reports: usize,
+    /// Where the exact cells come from.
+    pub source: Source,
+}
+
+/// The tables a reader gets for a scope and period: the latest revisions
+/// merged, the policy applied, noise parameters attached, then the
+/// collection over the scope (or, nationally, the regional collections)
+/// laid over them and brought up to date with later reports. `None` when a
+/// project scope has no report.
+pub fn view(
+    store: &Store,
+    definition: &Definition,
+    period: &str,
+    scope: &Scope,
+    min_count: u32,
+) -> Result<Option<View>, StoreError> {
+    let reports = store.latest_reports(period)?;
+    let Some(mut tables) = for_scope(definition, &reports, scope, min_count) else {
+        return Ok(None);
+    };
+    attach_noise(store, &reports, scope, &mut tables)?;
+    let in_region = |r: &&StoredReport, region: &str| r.region == region;
+    let matching = matching(definition, &reports);
+    let in_scope: Vec<&StoredReport> = matching
+        .iter()
+        .copied()
+        .filter(|r| match scope {
+            Scope::Project(p) => &r.project == p,
+            Scope::Region(g) => in_region(r, g),
+            Scope::National => true,
+        })
+        .collect();
+    let collections = store.collections(period)?;
+    let label = match scope {
+        Scope::National => "national".to_string(),
+        Scope::Region(r) => format!("region:{r}"),
+        Scope::Project(_) => {
+            return Ok(Some(View {
+                tables,
+                reports: in_scope.len(),
+                source: Source::Published,
+            }));
+        }
+    };
+    if let Some(col) = collections.iter().find(|c| c.scope == label) {
+        let collected = store.reports_by_id(&col.report_ids)?;
+        let changed = changes(&collected, &in_scope);
+        apply_collection(&mut tables, col, &changed);
+        return Ok(Some(View {
+            tables,
+            reports: in_scope.len(),
+            source: Source::Collection {
+                batch: col.batch_id.clone(),
+                projects: col.projects,
+                changed_since: changed.iter().map(Change::describe).collect(),
+            },
+        }));
+    }
+    let regional: Vec<&Collection> = collections
+        .iter()
+        .filter(|c| c.scope.starts_with("region:"))
+        .collect();
+    if *scope != Scope::National || regional.is_empty() {
+        return Ok(Some(View {
+            tables,
+            reports: in_scope.len(),
+            source: Source::Published,
+        }));
+    }
+    // National from the regions: each collected region brought up to date,
+    // the others as merged from their published project cells.
+    let mut regions: Vec<String> = in_scope.iter().map(|r| r.region.clone()).collect();
+    regions.extend(
+        regional
+            .iter()
+            .map(|c| c.scope["region:".len()..].to_string()),
+    );
+    regions.sort();
+    regions.dedup();
+    let (mut collected_regions, mut not_collected, mut changed_since) = (vec![], vec![], vec![]);
+    let mut per_region = Vec::with_capacity(regions.len());
+    for region in &regions {
+        let mut t = self::regional(definition, &reports, region, min_count);
+        match regional
+            .iter()
+            .find(|c| c.scope == format!("region:{region}"))
+        {
+            Some(col) => {
+                let collected = store.reports_by_id(&col.report_ids)?;
+                let here: Vec<&StoredReport> = in_scope
+                    .iter()
+                    .copied()
+                    .filter(|r| in_region(r, region))
+                    .collect();
+                let changed = changes(&collected, &here);
+                apply_collection(&mut t, col, &changed);
+                changed_since.extend(changed.iter().map(Change::describe));
+                collected_regions.push(region.clone());
+            }
+            None => not_collected.push(region.clone()),
+        }
+        per_region.push(t);
+    }
+    let mut tables = sum_regions(definition, &per_region);
+    attach_noise(store, &reports, scope, &mut tables)?;
+    Ok(Some(View {
+        tables,
+        reports: in_scope.len(),
+        source: Source::Regions {
+            collected: collected_regions,
+            not_collected,
+            changed_since,
+        },
+    }))
 }
 
 /// The tables for a scope, or `None` when a project has no report.
@@ -478,50 +758,150 @@ mod tests {
         }
     }
 
-    #[test]
-    fn national_from_disjoint_regional_collections() {
-        let def = Definition::embedded();
+    fn collection(
+        def: &Definition,
+        scope: &str,
+        reports: &[&StoredReport],
+        hide: &[usize],
+    ) -> Collection {
         let status = def.table("status").unwrap().shape.clone();
-        let col = |scope: &str, total: Option<i64>| Collection {
+        let summed = merge(def, reports);
+        let st = summed.iter().find(|t| t.shape.id == "status").unwrap();
+        Collection {
             batch_id: scope.into(),
             period: "2006".into(),
             scope: scope.into(),
-            report_ids: vec![format!("{scope}-r")],
-            projects: 5,
+            report_ids: reports.iter().map(|r| r.report_id.clone()).collect(),
+            projects: reports.len() as u32,
             collected_unix: 0,
             helper_key_id: String::new(),
             helper_signature: Vec::new(),
-            suppressed_cells: 0,
+            suppressed_cells: hide.len() as u32,
             tables: vec![NormalTable {
                 id: "status".into(),
+                // The collection's exact values stand in for the true sums.
                 values: (0..status.len())
-                    .map(|i| if i == 0 { total } else { Some(1) })
+                    .map(|i| match st.cells[i] {
+                        _ if hide.contains(&i) => None,
+                        MergedCell::Exact(v) | MergedCell::LowerBound { value: v, .. } => {
+                            Some(v + 100)
+                        }
+                        MergedCell::Suppressed => None,
+                    })
                     .collect(),
                 contributors: None,
             }],
+        }
+    }
+
+    #[test]
+    fn national_from_disjoint_regional_collections() {
+        let def = Definition::embedded();
+        let a = report("a", "vest", &def, |_, _| Some(1));
+        let b = report("b", "ost", &def, |_, _| Some(2));
+        let region = |r: &StoredReport, col: &Collection| {
+            let mut t = regional(&def, std::slice::from_ref(r), &r.region, 1);
+            apply_collection(&mut t, col, &[]);
+            t
         };
-        let both =
-            national_from_regions(&def, &[col("region:a", Some(40)), col("region:b", Some(2))]);
+        let ca = collection(&def, "region:vest", &[&a], &[]);
+        let cb = collection(&def, "region:ost", &[&b], &[0]);
+        let cb_all = collection(&def, "region:ost", &[&b], &[]);
+        let both = sum_regions(&def, &[region(&a, &ca), region(&b, &cb_all)]);
         let st = both.iter().find(|t| t.shape.id == "status").unwrap();
-        assert_eq!(st.cells[0], MergedCell::Exact(42));
-        let one_hidden =
-            national_from_regions(&def, &[col("region:a", Some(40)), col("region:b", None)]);
+        assert_eq!(st.cells[0], MergedCell::Exact(101 + 102));
+        let one_hidden = sum_regions(&def, &[region(&a, &ca), region(&b, &cb)]);
         let st = one_hidden.iter().find(|t| t.shape.id == "status").unwrap();
+        // Region ost's total is hidden by its collection; its published
+        // project cell would tell it, so it counts as one suppressed part.
         assert_eq!(
             st.cells[0],
             MergedCell::LowerBound {
-                value: 40,
+                value: 101,
                 suppressed: 1
             }
         );
-        // A table no collection carries is a lower bound everywhere, never exact.
+        assert_eq!(st.cells[1], MergedCell::Exact(203));
+        // A table no collection carries sums the published project cells.
         let other = one_hidden.iter().find(|t| t.shape.id != "status").unwrap();
-        assert!(
-            other
-                .cells
-                .iter()
-                .all(|c| matches!(c, MergedCell::LowerBound { .. }))
+        assert_eq!(other.cells[0], MergedCell::Exact(3));
+    }
+
+    #[test]
+    fn a_collection_is_brought_up_to_date_with_later_reports() {
+        let def = Definition::embedded();
+        let status = def.table("status").unwrap().shape.clone();
+        let births = status
+            .cell_by_codes(&["admitted.terminated.birth", "female"])
+            .unwrap();
+        let moved = status
+            .cell_by_codes(&["admitted.terminated.moved", "female"])
+            .unwrap();
+        let total = 0;
+        let cell = |b: Option<i64>, m: Option<i64>, t: i64| {
+            move |id: &str, i: usize| match (id, i) {
+                ("status", i) if i == births => b,
+                ("status", i) if i == moved => m,
+                ("status", 0) => Some(t),
+                _ => Some(0),
+            }
+        };
+        let a1 = report("a", "vest", &def, cell(None, Some(7), 50));
+        let b1 = report("b", "vest", &def, cell(Some(6), Some(5), 40));
+        let col = collection(&def, "national", &[&a1, &b1], &[]);
+        // a corrects (one more move, births still hidden), c reports late.
+        let mut a2 = report("a", "vest", &def, cell(None, Some(8), 51));
+        a2.report_id = "r-a-2".into();
+        a2.revision = 2;
+        let c = report("c", "ost", &def, cell(Some(9), None, 30));
+        let latest = vec![a2, b1.clone(), c];
+        let refs: Vec<&StoredReport> = latest.iter().collect();
+        let collected = vec![a1.clone(), b1.clone()];
+        let ch = changes(&collected, &refs);
+        assert_eq!(
+            ch.iter().map(Change::describe).collect::<Vec<_>>(),
+            [
+                "a: revision 2 (collected: 1)",
+                "c: reported after the collection"
+            ]
         );
+        let mut t = national(&def, &latest, 5);
+        apply_collection(&mut t, &col, &ch);
+        let st = t.iter().find(|t| t.shape.id == "status").unwrap();
+        // Total: collected 90 (+100 in this fake), a +1, c +30: exact.
+        assert_eq!(st.cells[total], MergedCell::Exact(190 + 1 + 30));
+        // Moves: collected 12 (+100), a +1, c suppressed: a lower bound.
+        assert_eq!(
+            st.cells[moved],
+            MergedCell::LowerBound {
+                value: 112 + 1,
+                suppressed: 1
+            }
+        );
+        // Births: a suppressed them in the collected revision, so the change
+        // is unknown: the lower bound from the published cells stays.
+        assert_eq!(
+            st.cells[births],
+            MergedCell::LowerBound {
+                value: 6 + 9,
+                suppressed: 1
+            }
+        );
+        // Nothing changed: the collection as it is.
+        let mut t = national(&def, &[a1.clone(), b1.clone()], 5);
+        let none = changes(&collected, &[&a1, &b1]);
+        assert!(none.is_empty());
+        apply_collection(&mut t, &col, &none);
+        let st = t.iter().find(|t| t.shape.id == "status").unwrap();
+        assert_eq!(st.cells[total], MergedCell::Exact(190));
+        assert_eq!(st.cells[moved], MergedCell::Exact(112));
+        // A cell the collection hid stays hidden although both projects
+        // published it: their sum would tell it.
+        let hid = collection(&def, "national", &[&a1, &b1], &[moved]);
+        let mut t = national(&def, &[a1.clone(), b1.clone()], 5);
+        apply_collection(&mut t, &hid, &none);
+        let st = t.iter().find(|t| t.shape.id == "status").unwrap();
+        assert_eq!(st.cells[moved], MergedCell::Suppressed);
     }
 
     #[test]

@@ -469,55 +469,28 @@ impl Store {
     pub fn latest_reports(&self, period: &str) -> Result<Vec<StoredReport>, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
-            let mut out = Vec::new();
-            {
-                let mut st = tx.prepare(
-                    "SELECT r.id, r.report_id, r.project, p.region, r.period, r.revision, r.accepted_unix,
-                            r.definition_id, r.definition_version
-                     FROM reports r JOIN projects p ON p.id = r.project
-                     WHERE r.period = ?1 AND r.revision =
-                        (SELECT MAX(r2.revision) FROM reports r2 WHERE r2.project = r.project AND r2.period = r.period)
-                     ORDER BY r.project",
-                )?;
-                let mut tables =
-                    tx.prepare("SELECT table_id, cell_values, contributors FROM report_tables WHERE report = ?1")?;
-                let heads = st
-                    .query_map([period], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            StoredReport {
-                                report_id: r.get(1)?,
-                                project: r.get(2)?,
-                                region: r.get(3)?,
-                                period: r.get(4)?,
-                                revision: r.get(5)?,
-                                accepted_unix: r.get(6)?,
-                                definition_id: r.get(7)?,
-                                definition_version: r.get(8)?,
-                                tables: Vec::new(),
-                            },
-                        ))
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
-                for (row, mut rep) in heads {
-                    let ts = tables
-                        .query_map([row], |r| {
-                            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
-                        })?
-                        .collect::<Result<Vec<_>, _>>()?;
-                    for (id, values, contributors) in ts {
-                        let values = serde_json::from_str(&values)
-                            .map_err(|e| StoreError::Corrupt(format!("report {} table {id}: {e}", rep.report_id)))?;
-                        let contributors = contributors
-                            .map(|c| serde_json::from_str(&c))
-                            .transpose()
-                            .map_err(|e| StoreError::Corrupt(format!("report {} table {id}: {e}", rep.report_id)))?;
-                        rep.tables.push(NormalTable { id, values, contributors });
-                    }
-                    out.push(rep);
-                }
+            let out = load_reports(
+                &tx,
+                "r.period = ?1 AND r.revision =
+                    (SELECT MAX(r2.revision) FROM reports r2 WHERE r2.project = r.project AND r2.period = r.period)",
+                &[period],
+            )?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    /// The stored reports with these report ids (any revision), with tables,
+    /// ordered by project; ids not stored are left out.
+    pub fn reports_by_id(&self, report_ids: &[String]) -> Result<Vec<StoredReport>, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let mut out = Vec::with_capacity(report_ids.len());
+            for id in report_ids {
+                out.extend(load_reports(&tx, "r.report_id = ?1", &[id.as_str()])?);
             }
             tx.commit()?;
+            out.sort_by(|a, b| a.project.cmp(&b.project));
             Ok(out)
         })
     }
@@ -625,6 +598,72 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+/// Reports matching `filter` (over `reports r`) with their project's region
+/// and their tables, ordered by project.
+fn load_reports(
+    tx: &rusqlite::Transaction<'_>,
+    filter: &str,
+    params: &[&str],
+) -> Result<Vec<StoredReport>, StoreError> {
+    let mut st = tx.prepare(&format!(
+        "SELECT r.id, r.report_id, r.project, p.region, r.period, r.revision, r.accepted_unix,
+                r.definition_id, r.definition_version
+         FROM reports r JOIN projects p ON p.id = r.project
+         WHERE {filter}
+         ORDER BY r.project"
+    ))?;
+    let mut tables = tx.prepare(
+        "SELECT table_id, cell_values, contributors FROM report_tables WHERE report = ?1",
+    )?;
+    let heads = st
+        .query_map(rusqlite::params_from_iter(params), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                StoredReport {
+                    report_id: r.get(1)?,
+                    project: r.get(2)?,
+                    region: r.get(3)?,
+                    period: r.get(4)?,
+                    revision: r.get(5)?,
+                    accepted_unix: r.get(6)?,
+                    definition_id: r.get(7)?,
+                    definition_version: r.get(8)?,
+                    tables: Vec::new(),
+                },
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::with_capacity(heads.len());
+    for (row, mut rep) in heads {
+        let ts = tables
+            .query_map([row], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        for (id, values, contributors) in ts {
+            let bad = |e: serde_json::Error| {
+                StoreError::Corrupt(format!("report {} table {id}: {e}", rep.report_id))
+            };
+            let values = serde_json::from_str(&values).map_err(bad)?;
+            let contributors = contributors
+                .map(|c| serde_json::from_str(&c))
+                .transpose()
+                .map_err(bad)?;
+            rep.tables.push(NormalTable {
+                id,
+                values,
+                contributors,
+            });
+        }
+        out.push(rep);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -302,13 +302,19 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         summary.primary,
         summary.secondary
     );
-    let mut collected = merge::national(&def, &reports, config.min_count);
-    let collection = store
-        .collections(&period)?
-        .into_iter()
-        .next()
-        .context("the collection was not stored")?;
-    merge::apply_collection(&mut collected, &collection);
+    let view = merge::view(
+        &store,
+        &def,
+        &period,
+        &merge::Scope::National,
+        config.min_count,
+    )?
+    .context("no national tables")?;
+    anyhow::ensure!(
+        matches!(view.source, merge::Source::Collection { .. }),
+        "the collection was not stored"
+    );
+    let collected = view.tables;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout)?;
     print_table_3(&mut stdout, &collected, &period, reports.len())?;

@@ -3,7 +3,7 @@
 //! with the original receipt) and leaves no trace in the stored reports or
 //! the merged tables.
 
-use municipality_agent::sample::{PROJECTS, SampleOptions, write_export};
+use municipality_agent::sample::PROJECTS;
 use prikk_gateway::{Store, export, merge};
 use prikk_proto::pb::report_gateway_client::ReportGatewayClient;
 use prikk_proto::{Signer, pb, sign_report, verify_receipt};
@@ -175,41 +175,7 @@ async fn tampered_replayed_and_wrongly_signed_submissions_leave_no_trace() {
     assert_eq!(snapshot(&w, &store), before, "an exact replay left a trace");
 
     // A correction for the same period becomes revision 2 ...
-    // (Corrected exports are tried in turn: the agent may refuse one it cannot protect.)
-    let corrected_export = w.dir.path().join(format!("{}-corrected.csv", a.project));
-    let corrected = (0..5u64)
-        .find_map(|i| {
-            write_export(
-                &corrected_export,
-                &a.project,
-                a.rows + 9 + i as usize,
-                1_000_003 + i,
-                &SampleOptions::default(),
-            )
-            .unwrap();
-            // As the agent does for a correction: keep what revision 1 hid.
-            let earlier: pb::Report =
-                prikk_proto::decode_exact(&original.report, "report").unwrap();
-            match municipality_agent::report::prepare(
-                &w.def,
-                &corrected_export,
-                PERIOD,
-                Some(&a.project),
-                &w.policy,
-            )
-            .and_then(|mut p| {
-                municipality_agent::report::keep_earlier_suppression(&w.def, &mut p, &earlier)?;
-                Ok(p)
-            }) {
-                Ok(p) => Some(p),
-                Err(
-                    municipality_agent::report::ReportError::Protect(_)
-                    | municipality_agent::report::ReportError::AuditFailed(_),
-                ) => None,
-                Err(e) => panic!("corrected report: {e}"),
-            }
-        })
-        .expect("one of five corrected exports can be protected");
+    let corrected = w.correction(a, &original);
     let signed = sign_report(
         &a.signer().unwrap(),
         &corrected.report_at(prikk_e2e::now_unix()),

@@ -16,7 +16,8 @@ use prikk_gateway::aggregation::helper::load_or_create_helper_key;
 use prikk_gateway::config::{HelperEndpoint, Role};
 use prikk_gateway::merge::{self, MergedCell};
 use prikk_privacy::{Table, layout};
-use prikk_proto::{pb, share, sign_message};
+use prikk_proto::pb::report_gateway_client::ReportGatewayClient;
+use prikk_proto::{pb, share, sign_message, sign_report, verify_receipt};
 use tonic::Code;
 
 use crate::world::{PERIOD, World, delivered};
@@ -240,7 +241,18 @@ async fn the_collected_national_table_is_exact_and_the_helper_guards_its_batches
     let before = count(&national);
     let collections = store.collections(PERIOD).unwrap();
     assert_eq!(collections.len(), 1);
-    merge::apply_collection(&mut national, &collections[0]);
+    let view = merge::view(&store, def, PERIOD, &merge::Scope::National, min_count)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        view.source,
+        merge::Source::Collection {
+            batch: collections[0].batch_id.clone(),
+            projects: collections[0].projects,
+            changed_since: Vec::new(),
+        }
+    );
+    national = view.tables;
     let after = count(&national);
     assert!(after > before, "exact cells {before} -> {after}");
     // Every exact cell is the truth.
@@ -252,15 +264,7 @@ async fn the_collected_national_table_is_exact_and_the_helper_guards_its_batches
         &truth,
     )
     .unwrap();
-    for (t, tt) in national.iter().zip(&truth_tables) {
-        for (c, cell) in t.cells.iter().enumerate() {
-            match cell {
-                MergedCell::Exact(v) => assert_eq!(*v, tt.values[c], "{} cell {c}", t.shape.id),
-                MergedCell::LowerBound { value, .. } => assert!(*value <= tt.values[c]),
-                MergedCell::Suppressed => {}
-            }
-        }
-    }
+    assert_against_truth(&national, &truth_tables);
     // The status table's "referred in total" is now exact.
     let status = national.iter().find(|t| t.shape.id == "status").unwrap();
     assert_eq!(
@@ -299,7 +303,90 @@ async fn the_collected_national_table_is_exact_and_the_helper_guards_its_batches
             }
         }
     }
+
+    // A correction after the collection (one project, more people): the
+    // export names it and brings the collected cells up to date from
+    // published cells only, so every exact cell is still the truth of the
+    // latest revisions and none is shown as exact that is not.
+    let a = &s.world.agents[0];
+    let head = reports.iter().find(|r| r.project == a.project).unwrap();
+    let earlier: pb::SignedReport = prikk_proto::decode_exact(
+        &store.envelope(&head.report_id).unwrap().unwrap(),
+        "envelope",
+    )
+    .unwrap();
+    let corrected = s.world.correction(a, &earlier);
+    let channel = s
+        .world
+        .access()
+        .transport()
+        .endpoint()
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let receipt = ReportGatewayClient::new(channel)
+        .submit_report(sign_report(
+            &a.signer().unwrap(),
+            &corrected.report_at(prikk_e2e::now_unix()),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let body = verify_receipt(&s.world.gateway().receipt_key(), &receipt).unwrap();
+    assert_eq!(body.revision, 2);
+    let view = merge::view(&store, def, PERIOD, &merge::Scope::National, min_count)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        view.source,
+        merge::Source::Collection {
+            batch: collections[0].batch_id.clone(),
+            projects: collections[0].projects,
+            changed_since: vec![format!("{}: revision 2 (collected: 1)", a.project)],
+        }
+    );
+    let mut exact = s.exact.clone();
+    exact.insert(a.project.clone(), corrected.protected.tables.clone());
+    let mut new_truth = vec![0i64; truth.len()];
+    for tables in exact.values() {
+        for (x, v) in new_truth.iter_mut().zip(layout::flatten(tables)) {
+            *x += v;
+        }
+    }
+    assert_ne!(new_truth, truth, "the correction changes the truth");
+    let new_truth = layout::unflatten(
+        &def.tables
+            .iter()
+            .map(|t| t.shape.clone())
+            .collect::<Vec<_>>(),
+        &new_truth,
+    )
+    .unwrap();
+    assert_against_truth(&view.tables, &new_truth);
+    let status = view.tables.iter().find(|t| t.shape.id == "status").unwrap();
+    assert_eq!(
+        status.cells[0],
+        MergedCell::Exact(new_truth[0].values[0]),
+        "the corrected project published its total, so the national total stays exact"
+    );
     drop(s.helper);
+}
+
+/// Every exact cell equals the truth and every lower bound is at most it.
+fn assert_against_truth(tables: &[merge::MergedTable], truth: &[Table]) {
+    assert_eq!(tables.len(), truth.len());
+    for (t, tt) in tables.iter().zip(truth) {
+        for (c, cell) in t.cells.iter().enumerate() {
+            match cell {
+                MergedCell::Exact(v) => assert_eq!(*v, tt.values[c], "{} cell {c}", t.shape.id),
+                MergedCell::LowerBound { value, .. } => {
+                    assert!(*value <= tt.values[c], "{} cell {c}", t.shape.id)
+                }
+                MergedCell::Suppressed => {}
+            }
+        }
+    }
 }
 
 /// A collect request for these projects' stored shares, built like the

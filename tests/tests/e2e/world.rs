@@ -87,6 +87,51 @@ impl World {
     }
 }
 
+impl World {
+    /// A corrected report for `agent`'s project, protected as the agent
+    /// protects a correction (every cell `earlier` hid stays hidden): a few
+    /// corrected exports with more people are tried in turn, because the
+    /// agent may refuse one it cannot protect. Returns the prepared report
+    /// (its exact tables stay local).
+    pub(crate) fn correction(
+        &self,
+        agent: &AgentState,
+        earlier: &prikk_proto::pb::SignedReport,
+    ) -> municipality_agent::report::Prepared {
+        use municipality_agent::report;
+        use municipality_agent::sample::{SampleOptions, write_export};
+        let earlier: prikk_proto::pb::Report =
+            prikk_proto::decode_exact(&earlier.report, "report").unwrap();
+        let path = self
+            .dir
+            .path()
+            .join(format!("{}-corrected.csv", agent.project));
+        (0..5u64)
+            .find_map(|i| {
+                write_export(
+                    &path,
+                    &agent.project,
+                    agent.rows + 9 + i as usize,
+                    1_000_003 + i,
+                    &SampleOptions::default(),
+                )
+                .unwrap();
+                let prepared =
+                    report::prepare(&self.def, &path, PERIOD, Some(&agent.project), &self.policy)
+                        .and_then(|mut p| {
+                            report::keep_earlier_suppression(&self.def, &mut p, &earlier)?;
+                            Ok(p)
+                        });
+                match prepared {
+                    Ok(p) => Some(p),
+                    Err(ReportError::Protect(_) | ReportError::AuditFailed(_)) => None,
+                    Err(e) => panic!("corrected report: {e}"),
+                }
+            })
+            .expect("one of five corrected exports can be protected")
+    }
+}
+
 /// Whether an error is the agent refusing to produce a report it cannot
 /// protect (a legitimate outcome that sends nothing), as opposed to a fault.
 pub(crate) fn is_refusal_to_protect(e: &HarnessError) -> bool {
