@@ -190,7 +190,13 @@ fn verdict(
     };
     let any_suppressed = tables.iter().any(|t| t.cells.iter().any(Option::is_none));
     let mut report = if any_suppressed {
-        let r = crate::gauss::audit_published(tables, policy, None, false);
+        let in_order = pos.iter().enumerate().all(|(k, &i)| k == i);
+        let ordered: std::borrow::Cow<'_, [PublishedTable]> = if in_order {
+            std::borrow::Cow::Borrowed(tables)
+        } else {
+            pos.iter().map(|&i| tables[i].clone()).collect()
+        };
+        let r = crate::gauss::audit_in(sys, &ordered, policy, None, false);
         if !r.passed {
             return r;
         }

@@ -263,6 +263,28 @@ impl Basis {
     }
 }
 
+/// The basis spanned by the links and the vectors of the `published`
+/// quantities: sparse vectors first (margins then shrink to their
+/// unpublished parts), with fill-reducing pivots.
+fn published_basis(
+    sys: &System,
+    published: impl Iterator<Item = usize>,
+) -> Result<Basis, ProtectError> {
+    let mut basis = sys.link_basis()?;
+    let mut vectors: Vec<&SVec> = published.map(|q| sys.vector_ref(q)).collect();
+    vectors.sort_by_key(|v| v.0.len());
+    let mut pivots = PivotChooser::new(vectors.iter().copied());
+    for v in vectors {
+        pivots.done(v);
+        let r = basis.reduce(v)?;
+        if !r.is_zero() {
+            let col = pivots.pick(&r);
+            basis.insert_at(r, col);
+        }
+    }
+    Ok(basis)
+}
+
 /// Chooses pivots that later vectors rarely contain, so eliminating them
 /// adds few entries (fill-in) to later vectors.
 struct PivotChooser {
@@ -314,6 +336,27 @@ pub(crate) struct System {
     /// Relations in quantity indices: (total, parts), deduplicated.
     pub(crate) relations: Vec<(usize, Vec<usize>)>,
     offsets: Vec<u32>,
+    /// What depends on the shapes alone, worked out on first use: kept by a
+    /// system that audits many reports of one definition (the gateway).
+    fixed: std::sync::OnceLock<ShapeWork>,
+}
+
+/// The parts of the rank test that are the same for every report of one
+/// set of shapes.
+struct ShapeWork {
+    /// Per quantity, its vector over inner cells.
+    vectors: Vec<SVec>,
+    /// The basis spanned by the links (cells of one quantity in several
+    /// tables differ by zero), or why it could not be built.
+    links: Result<Spanned, ProtectError>,
+}
+
+/// A basis without its scratch space, to start each audit from.
+#[derive(Clone)]
+struct Spanned {
+    vecs: Vec<SVec>,
+    pivots: Vec<u32>,
+    pivot_of: Vec<u32>,
 }
 
 impl System {
@@ -362,7 +405,50 @@ impl System {
             cell_q,
             relations,
             offsets,
+            fixed: std::sync::OnceLock::new(),
         }
+    }
+
+    fn fixed(&self) -> &ShapeWork {
+        self.fixed.get_or_init(|| {
+            let vectors = (0..self.quantities.len())
+                .map(|q| {
+                    let (t, c) = self.quantities[q].cells[0];
+                    self.cell_vector(t, c)
+                })
+                .collect();
+            let links = self.links().and_then(|links| {
+                let mut basis = Basis::default();
+                for l in links {
+                    let r = basis.reduce(&l)?;
+                    if !r.is_zero() {
+                        basis.insert(r);
+                    }
+                }
+                Ok(Spanned {
+                    vecs: basis.vecs,
+                    pivots: basis.pivots,
+                    pivot_of: basis.pivot_of,
+                })
+            });
+            ShapeWork { vectors, links }
+        })
+    }
+
+    /// A basis of the links, to add a report's published vectors to.
+    fn link_basis(&self) -> Result<Basis, ProtectError> {
+        let s = self.fixed().links.clone()?;
+        Ok(Basis {
+            vecs: s.vecs,
+            pivots: s.pivots,
+            pivot_of: s.pivot_of,
+            work: Default::default(),
+        })
+    }
+
+    /// Quantity `q`'s vector over inner cells.
+    fn vector_ref(&self, q: usize) -> &SVec {
+        &self.fixed().vectors[q]
     }
 
     fn cell_vector(&self, t: usize, c: usize) -> SVec {
@@ -373,11 +459,6 @@ impl System {
                 .into_iter()
                 .map(|i| off + i as u32),
         )
-    }
-
-    fn vector(&self, q: usize) -> SVec {
-        let (t, c) = self.quantities[q].cells[0];
-        self.cell_vector(t, c)
     }
 
     /// Links: for a quantity in several tables, its vectors differ by zero.
@@ -517,7 +598,7 @@ impl<'a> Guard<'a> {
             retired: Vec::new(),
         };
         for q in protected {
-            let r = g.basis.reduce(&sys.vector(q))?;
+            let r = g.basis.reduce(sys.vector_ref(q))?;
             let i = g.reduced.len();
             g.index(i, &r);
             g.reduced.push(r);
@@ -903,27 +984,7 @@ fn publish_pass(
     ctx: &Greedy<'_>,
 ) -> Result<Vec<bool>, ProtectError> {
     let n = sys.quantities.len();
-    let mut basis = Basis::default();
-    for l in sys.links()? {
-        let r = basis.reduce(&l)?;
-        if !r.is_zero() {
-            basis.insert(r);
-        }
-    }
-    let mut published: Vec<SVec> = (0..n)
-        .filter(|&q| !start[q])
-        .map(|q| sys.vector(q))
-        .collect();
-    published.sort_by_key(|v| v.0.len());
-    let mut pivots = PivotChooser::new(&published);
-    for v in &published {
-        pivots.done(v);
-        let r = basis.reduce(v)?;
-        if !r.is_zero() {
-            let col = pivots.pick(&r);
-            basis.insert_at(r, col);
-        }
-    }
+    let basis = published_basis(sys, (0..n).filter(|&q| !start[q]))?;
     let mut watched: Vec<bool> = (0..n).map(|q| start[q] && guarded[q]).collect();
     let guarded_list: Vec<usize> = (0..n).filter(|&q| watched[q]).collect();
     let singles = ctx.singletons.then_some((sys, tables, values));
@@ -963,7 +1024,7 @@ fn publish_pass(
         let r = match own {
             // The guard keeps its vectors reduced against the published span.
             Some(i) => guard.reduced[i].clone(),
-            None => guard.basis.reduce(&sys.vector(q))?,
+            None => guard.basis.reduce(sys.vector_ref(q))?,
         };
         if r.is_zero() {
             if own.is_none() {
@@ -1027,6 +1088,24 @@ pub(crate) fn audit_published(
     intervals: bool,
 ) -> AuditReport {
     let sys = System::new(tables.iter().map(|t| t.shape.clone()).collect());
+    audit_in(&sys, tables, policy, exact, intervals)
+}
+
+/// [`audit_published`] over a system built before, whose table `k` is
+/// `tables[k]`.
+pub(crate) fn audit_in(
+    sys: &System,
+    tables: &[PublishedTable],
+    policy: &Policy,
+    exact: Option<&[Table]>,
+    intervals: bool,
+) -> AuditReport {
+    if tables.len() != sys.shapes.len() {
+        return AuditReport {
+            failures: vec!["the tables are not the system's".into()],
+            ..AuditReport::default()
+        };
+    }
     if let Some(e) = exact {
         let same = e.len() == tables.len() && e.iter().zip(tables).all(|(a, b)| a.shape == b.shape);
         if !same {
@@ -1036,7 +1115,7 @@ pub(crate) fn audit_published(
             };
         }
     }
-    match audit_system(&sys, tables, policy, exact, intervals) {
+    match audit_system(sys, tables, policy, exact, intervals) {
         Ok((r, _)) => r,
         Err(e) => AuditReport {
             failures: vec![e.to_string()],
@@ -1074,31 +1153,10 @@ fn audit_system(
         }
     }
     let suppressed: Vec<usize> = (0..n).filter(|&q| value[q].is_none()).collect();
-    let mut basis = Basis::default();
-    for l in sys.links()? {
-        let r = basis.reduce(&l)?;
-        if !r.is_zero() {
-            basis.insert(r);
-        }
-    }
-    // Sparse vectors first: margins then shrink to their unpublished parts.
-    let mut published: Vec<SVec> = (0..n)
-        .filter(|&q| value[q].is_some())
-        .map(|q| sys.vector(q))
-        .collect();
-    published.sort_by_key(|v| v.0.len());
-    let mut pivots = PivotChooser::new(&published);
-    for v in &published {
-        pivots.done(v);
-        let r = basis.reduce(v)?;
-        if !r.is_zero() {
-            let col = pivots.pick(&r);
-            basis.insert_at(r, col);
-        }
-    }
+    let basis = published_basis(sys, (0..n).filter(|&q| value[q].is_some()))?;
     let mut reduced: HashMap<usize, SVec> = HashMap::new();
     for &q in &suppressed {
-        let r = basis.reduce(&sys.vector(q))?;
+        let r = basis.reduce(sys.vector_ref(q))?;
         if r.is_zero() {
             failures.push(format!(
                 "{} can be computed from the published cells",

@@ -56,8 +56,9 @@ fn split(sys: &System, value: &[Option<i64>]) -> Result<Blocks, ProtectError> {
     let n = value.len();
     let mut parent: Vec<usize> = (0..n).collect();
     let mut rows: Vec<Row> = Vec::new();
+    let mut unknown: Vec<(usize, i64)> = Vec::new();
     for (total, parts) in &sys.relations {
-        let mut coef: BTreeMap<usize, i64> = BTreeMap::new();
+        unknown.clear();
         // In i128: published values are untrusted and their sum may not fit.
         let mut rhs: i128 = 0;
         for (q, sign) in parts
@@ -67,10 +68,19 @@ fn split(sys: &System, value: &[Option<i64>]) -> Result<Blocks, ProtectError> {
         {
             match value[q] {
                 Some(v) => rhs -= i128::from(sign) * i128::from(v),
-                None => *coef.entry(q).or_default() += sign,
+                None => unknown.push((q, sign)),
             }
         }
-        coef.retain(|_, c| *c != 0);
+        // Coefficients per unknown, summed over repeats, zeros dropped.
+        unknown.sort_unstable_by_key(|&(q, _)| q);
+        let mut coef: Vec<(usize, i64)> = Vec::with_capacity(unknown.len());
+        for &(q, c) in &unknown {
+            match coef.last_mut() {
+                Some((last, sum)) if *last == q => *sum += c,
+                _ => coef.push((q, c)),
+            }
+        }
+        coef.retain(|&(_, c)| c != 0);
         if coef.is_empty() {
             if rhs != 0 {
                 let (t, k) = (
@@ -83,9 +93,8 @@ fn split(sys: &System, value: &[Option<i64>]) -> Result<Blocks, ProtectError> {
             }
             continue;
         }
-        let vars: Vec<usize> = coef.keys().copied().collect();
-        for w in vars.windows(2) {
-            let (a, b) = (find(&mut parent, w[0]), find(&mut parent, w[1]));
+        for w in coef.windows(2) {
+            let (a, b) = (find(&mut parent, w[0].0), find(&mut parent, w[1].0));
             parent[a] = b;
         }
         let rhs = i64::try_from(rhs).map_err(|_| {
@@ -94,7 +103,7 @@ fn split(sys: &System, value: &[Option<i64>]) -> Result<Blocks, ProtectError> {
                 sys.shapes[sys.quantities[*total].cells[0].0].id
             ))
         })?;
-        rows.push((coef.into_iter().collect(), rhs));
+        rows.push((coef, rhs));
     }
     let mut blocks: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for q in (0..n).filter(|&q| value[q].is_none()) {

@@ -56,7 +56,7 @@ impl Policy {
 }
 
 /// Why protection could not produce a safe report.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProtectError {
     /// Two cells for the same quantity carry different values: an aggregation bug.
