@@ -148,8 +148,12 @@ impl<'a> Block<'a> {
                 )
             })
             .collect();
-        let mut x0 = None;
+        let mut x0 = greedy_point(&local_rows, m, lower_bound)
+            .filter(|x| is_solution(&local_rows, x, lower_bound));
         for integer in [false, true] {
+            if x0.is_some() {
+                break;
+            }
             if integer && m > INTEGER_BLOCK_LIMIT {
                 break;
             }
@@ -456,6 +460,136 @@ fn inconsistent() -> ProtectError {
     ProtectError::Unsafe("published cells are inconsistent with whole, non-negative counts".into())
 }
 
+/// Range of the term `c * x` for `x` in `[l, h]` (`None`: unbounded).
+fn term(c: i128, l: i128, h: Option<i128>) -> (Option<i128>, Option<i128>) {
+    let (a, b) = (h.map(|h| c.saturating_mul(h)), c.saturating_mul(l));
+    if c > 0 { (Some(b), a) } else { (a, Some(b)) }
+}
+
+/// Tightens the bounds of every unknown of one relation
+/// `sum c_u x_u = rhs` from the others' bounds, rounding inwards to whole
+/// numbers; `changed` hears of each unknown whose bounds moved. `Err` when
+/// an unknown's bounds cross: no whole-number solution.
+fn tighten(
+    coef: &[(usize, i128)],
+    rhs: i128,
+    lo: &mut [i128],
+    hi: &mut [Option<i128>],
+    mut changed: impl FnMut(usize),
+) -> Result<(), ()> {
+    for &(v, cv) in coef {
+        // cv * x_v = rhs - sum_{u != v} cu * x_u
+        let (mut rest_min, mut rest_max) = (Some(0i128), Some(0i128));
+        for &(u, cu) in coef {
+            if u == v {
+                continue;
+            }
+            let (tmin, tmax) = term(cu, lo[u], hi[u]);
+            rest_min = rest_min.zip(tmin).map(|(m, t)| m.saturating_add(t));
+            rest_max = rest_max.zip(tmax).map(|(m, t)| m.saturating_add(t));
+        }
+        // cv * x_v lies in [rhs - rest_max, rhs - rest_min].
+        let a = rest_max.map(|m| rhs.saturating_sub(m));
+        let b = rest_min.map(|m| rhs.saturating_sub(m));
+        let (new_lo, new_hi) = if cv > 0 {
+            (a.map(|a| div_ceil(a, cv)), b.map(|b| div_floor(b, cv)))
+        } else {
+            (b.map(|b| div_ceil(b, cv)), a.map(|a| div_floor(a, cv)))
+        };
+        let mut moved = false;
+        if let Some(l) = new_lo.map(|l| l.min(BOUND_CAP))
+            && l > lo[v]
+        {
+            lo[v] = l;
+            moved = true;
+        }
+        if let Some(h) = new_hi.filter(|&h| h <= BOUND_CAP)
+            && hi[v].is_none_or(|old| h < old)
+        {
+            hi[v] = Some(h);
+            moved = true;
+        }
+        if hi[v].is_some_and(|h| h < lo[v]) {
+            return Err(());
+        }
+        if moved {
+            changed(v);
+        }
+    }
+    Ok(())
+}
+
+/// A whole-number solution of a block found without a linear program: each
+/// unknown in turn is set to the largest value bound propagation leaves it
+/// (its smallest when nothing bounds it above) and the bounds are
+/// propagated again, the northwest-corner rule of transportation problems
+/// carried over to any relations. `None` when this runs into a
+/// contradiction or takes too many steps; the caller then asks the LP.
+/// The result still has to pass [`is_solution`].
+fn greedy_point(rows: &[LocalRow], m: usize, lower_bound: i64) -> Option<Vec<i64>> {
+    let rows: Vec<(Vec<(usize, i128)>, i128)> = rows
+        .iter()
+        .map(|(coef, rhs)| {
+            (
+                coef.iter()
+                    .filter(|&&(j, c)| c != 0 && j < m)
+                    .map(|&(j, c)| (j, i128::from(c)))
+                    .collect(),
+                i128::from(*rhs),
+            )
+        })
+        .collect();
+    let mut by_var: Vec<Vec<usize>> = vec![Vec::new(); m];
+    for (r, (coef, _)) in rows.iter().enumerate() {
+        for &(j, _) in coef {
+            by_var[j].push(r);
+        }
+    }
+    let mut lo = vec![i128::from(lower_bound); m];
+    let mut hi: Vec<Option<i128>> = vec![None; m];
+    let mut queue: std::collections::VecDeque<usize> = (0..rows.len()).collect();
+    let mut queued = vec![true; rows.len()];
+    let mut budget = 64 * (rows.len() + m) + 1024;
+    let mut run = |queue: &mut std::collections::VecDeque<usize>,
+                   queued: &mut Vec<bool>,
+                   lo: &mut Vec<i128>,
+                   hi: &mut Vec<Option<i128>>|
+     -> Option<()> {
+        while let Some(r) = queue.pop_front() {
+            queued[r] = false;
+            budget = budget.checked_sub(1)?;
+            let mut moved = Vec::new();
+            tighten(&rows[r].0, rows[r].1, lo, hi, |v| moved.push(v)).ok()?;
+            for v in moved {
+                for &r2 in &by_var[v] {
+                    if !queued[r2] {
+                        queued[r2] = true;
+                        queue.push_back(r2);
+                    }
+                }
+            }
+        }
+        Some(())
+    };
+    run(&mut queue, &mut queued, &mut lo, &mut hi)?;
+    for j in 0..m {
+        if hi[j] == Some(lo[j]) {
+            continue;
+        }
+        let v = hi[j].unwrap_or(lo[j]);
+        lo[j] = v;
+        hi[j] = Some(v);
+        for &r in &by_var[j] {
+            if !queued[r] {
+                queued[r] = true;
+                queue.push_back(r);
+            }
+        }
+        run(&mut queue, &mut queued, &mut lo, &mut hi)?;
+    }
+    lo.into_iter().map(|v| i64::try_from(v).ok()).collect()
+}
+
 /// Interval propagation: each relation bounds each of its unknowns by the
 /// others' bounds, repeated until nothing tightens (or a round limit).
 /// Sound for any whole coefficients (bounds are rounded inwards only to
@@ -484,49 +618,11 @@ fn propagate(
             Ok((coef, i128::from(*rhs)))
         })
         .collect::<Result<_, ProtectError>>()?;
-    // Range of the term c * x for x in [l, h].
-    let term = |c: i128, l: i128, h: Option<i128>| -> (Option<i128>, Option<i128>) {
-        let (a, b) = (h.map(|h| c.saturating_mul(h)), c.saturating_mul(l));
-        if c > 0 { (Some(b), a) } else { (a, Some(b)) }
-    };
     for _round in 0..50 {
         let mut changed = false;
         for (coef, rhs) in &rows {
-            for &(v, cv) in coef {
-                // cv * x_v = rhs - sum_{u != v} cu * x_u
-                let (mut rest_min, mut rest_max) = (Some(0i128), Some(0i128));
-                for &(u, cu) in coef {
-                    if u == v {
-                        continue;
-                    }
-                    let (tmin, tmax) = term(cu, lo[u], hi[u]);
-                    rest_min = rest_min.zip(tmin).map(|(m, t)| m.saturating_add(t));
-                    rest_max = rest_max.zip(tmax).map(|(m, t)| m.saturating_add(t));
-                }
-                // cv * x_v lies in [rhs - rest_max, rhs - rest_min].
-                let a = rest_max.map(|m| rhs.saturating_sub(m));
-                let b = rest_min.map(|m| rhs.saturating_sub(m));
-                let (new_lo, new_hi) = if cv > 0 {
-                    (a.map(|a| div_ceil(a, cv)), b.map(|b| div_floor(b, cv)))
-                } else {
-                    (b.map(|b| div_ceil(b, cv)), a.map(|a| div_floor(a, cv)))
-                };
-                if let Some(l) = new_lo.map(|l| l.min(BOUND_CAP))
-                    && l > lo[v]
-                {
-                    lo[v] = l;
-                    changed = true;
-                }
-                if let Some(h) = new_hi.filter(|&h| h <= BOUND_CAP)
-                    && hi[v].is_none_or(|old| h < old)
-                {
-                    hi[v] = Some(h);
-                    changed = true;
-                }
-                if hi[v].is_some_and(|h| h < lo[v]) {
-                    return Err(inconsistent());
-                }
-            }
+            tighten(coef, *rhs, &mut lo, &mut hi, |_| changed = true)
+                .map_err(|()| inconsistent())?;
         }
         if !changed {
             break;
@@ -542,4 +638,58 @@ fn propagate(
             Ok((q, l, h))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows of a hidden `r x c` grid whose row and column sums are known.
+    fn grid(rows: &[i64], cols: &[i64]) -> Vec<LocalRow> {
+        let c = cols.len();
+        let mut out: Vec<LocalRow> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| ((0..c).map(|j| (i * c + j, 1)).collect(), s))
+            .collect();
+        out.extend(
+            cols.iter()
+                .enumerate()
+                .map(|(j, &s)| ((0..rows.len()).map(|i| (i * c + j, 1)).collect(), s)),
+        );
+        out
+    }
+
+    #[test]
+    fn greedy_point_solves_transportation_blocks_with_lower_bounds() {
+        for (rows, cols, lower) in [
+            (vec![7, 3, 5], vec![4, 6, 5], 1),
+            (vec![3, 3, 3], vec![3, 3, 3], 1),
+            (vec![10, 0], vec![4, 6], 0),
+            (vec![12, 2, 9, 4], vec![6, 6, 15], 0),
+        ] {
+            let r = grid(&rows, &cols);
+            let m = rows.len() * cols.len();
+            let x = greedy_point(&r, m, lower).expect("a feasible block");
+            assert!(is_solution(&r, &x, lower), "{rows:?} {cols:?}: {x:?}");
+        }
+    }
+
+    #[test]
+    fn greedy_point_finds_nothing_where_nothing_fits() {
+        // Two cells of at least 1 cannot add up to 1.
+        let r: Vec<LocalRow> = vec![(vec![(0, 1), (1, 1)], 1)];
+        assert_eq!(greedy_point(&r, 2, 1), None);
+        // Rows and columns with different grand totals.
+        let r = grid(&[4, 4], &[4, 5]);
+        assert_eq!(greedy_point(&r, 4, 0), None);
+    }
+
+    #[test]
+    fn greedy_point_leaves_unbounded_cells_at_their_lower_bound() {
+        // x0 - x1 = 2 (a total and its part); nothing bounds them above.
+        let r: Vec<LocalRow> = vec![(vec![(0, 1), (1, -1)], 2)];
+        let x = greedy_point(&r, 2, 1).unwrap();
+        assert_eq!(x, vec![3, 1]);
+    }
 }
