@@ -377,6 +377,7 @@ fn main() {
             .build()
             .unwrap();
         rt.block_on(loopback_throughput(10_000, 64, 8, false));
+        rt.block_on(loopback_throughput(5_000, 64, 8, true));
         return;
     }
     if std::env::args().any(|a| a == "--audit-only") {
@@ -392,6 +393,6 @@ fn main() {
         .unwrap();
     let n = if quick { 500 } else { 10_000 };
     rt.block_on(loopback_throughput(n, 64, 8, false));
-    rt.block_on(loopback_throughput(n / 20, 64, 8, true));
+    rt.block_on(loopback_throughput(n / 2, 64, 8, true));
     merge_400();
 }

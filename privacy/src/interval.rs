@@ -138,17 +138,8 @@ impl<'a> Block<'a> {
     /// whole-number point was found cheaply (the caller then solves exactly).
     fn witnesses(&self, lower_bound: i64) -> Result<Option<Seen>, ProtectError> {
         let m = self.vars.len();
-        let local_rows: Vec<LocalRow> = self
-            .rows
-            .iter()
-            .map(|(coef, rhs)| {
-                (
-                    coef.iter().map(|&(q, c)| (self.local[&q], c)).collect(),
-                    *rhs,
-                )
-            })
-            .collect();
-        let mut x0 = greedy_point(&local_rows, m, lower_bound)
+        let local_rows = self.local_rows();
+        let mut x0 = greedy_point(&local_rows, m, lower_bound, None)
             .filter(|x| is_solution(&local_rows, x, lower_bound));
         for integer in [false, true] {
             if x0.is_some() {
@@ -181,6 +172,40 @@ impl<'a> Block<'a> {
             return Ok(None);
         };
         Ok(explore(&local_rows, x0, lower_bound, &dirs, WALK_ROUNDS))
+    }
+
+    /// The block's relations over local unknown indices.
+    fn local_rows(&self) -> Vec<LocalRow> {
+        self.rows
+            .iter()
+            .map(|(coef, rhs)| {
+                (
+                    coef.iter().map(|&(q, c)| (self.local[&q], c)).collect(),
+                    *rhs,
+                )
+            })
+            .collect()
+    }
+
+    /// More solutions for the local unknowns `targets` that the solutions
+    /// seen do not yet prove `width` wide: for each, one solution that sets
+    /// it first as high and one as low as propagation allows. Every
+    /// solution is checked exactly before it counts.
+    fn widen(&self, seen: &mut Seen, targets: &[usize], lower_bound: i64, width: i64) {
+        let rows = self.local_rows();
+        let relations = Relations::new(&rows, self.vars.len());
+        for &j in targets {
+            for high in [true, false] {
+                if seen.covers(j, width) {
+                    break;
+                }
+                if let Some(x) = relations.greedy_point(lower_bound, Some((j, high)))
+                    && is_solution(&rows, &x, lower_bound)
+                {
+                    seen.record(&x);
+                }
+            }
+        }
     }
 
     /// Exact intervals (as exact as the block size allows) for the local
@@ -319,10 +344,16 @@ pub(crate) fn narrow_intervals(
             );
             continue;
         }
-        let seen = block.witnesses(lower_bound)?;
-        let open: Vec<usize> = (0..vars.len())
+        let mut seen = block.witnesses(lower_bound)?;
+        let mut open: Vec<usize> = (0..vars.len())
             .filter(|&j| !seen.as_ref().is_some_and(|s| s.covers(j, width)))
             .collect();
+        if let Some(s) = seen.as_mut()
+            && !open.is_empty()
+        {
+            block.widen(s, &open, lower_bound, width);
+            open.retain(|&j| !s.covers(j, width));
+        }
         covered += vars.len() - open.len();
         if open.is_empty() {
             continue;
@@ -519,75 +550,133 @@ fn tighten(
     Ok(())
 }
 
-/// A whole-number solution of a block found without a linear program: each
-/// unknown in turn is set to the largest value bound propagation leaves it
-/// (its smallest when nothing bounds it above) and the bounds are
-/// propagated again, the northwest-corner rule of transportation problems
-/// carried over to any relations. `None` when this runs into a
-/// contradiction or takes too many steps; the caller then asks the LP.
-/// The result still has to pass [`is_solution`].
-fn greedy_point(rows: &[LocalRow], m: usize, lower_bound: i64) -> Option<Vec<i64>> {
-    let rows: Vec<(Vec<(usize, i128)>, i128)> = rows
-        .iter()
-        .map(|(coef, rhs)| {
-            (
-                coef.iter()
-                    .filter(|&&(j, c)| c != 0 && j < m)
-                    .map(|&(j, c)| (j, i128::from(c)))
-                    .collect(),
-                i128::from(*rhs),
-            )
-        })
-        .collect();
-    let mut by_var: Vec<Vec<usize>> = vec![Vec::new(); m];
-    for (r, (coef, _)) in rows.iter().enumerate() {
-        for &(j, _) in coef {
-            by_var[j].push(r);
+/// Bound propagation driven by a queue of relations whose unknowns moved.
+struct Propagation<'a> {
+    rows: &'a [(Vec<(usize, i128)>, i128)],
+    by_var: &'a [Vec<usize>],
+    queue: std::collections::VecDeque<usize>,
+    queued: Vec<bool>,
+    lo: Vec<i128>,
+    hi: Vec<Option<i128>>,
+    /// Relations still allowed to be visited.
+    budget: usize,
+}
+
+impl Propagation<'_> {
+    /// Queues every relation of unknown `v`.
+    fn touched(&mut self, v: usize) {
+        for &r in &self.by_var[v] {
+            if !self.queued[r] {
+                self.queued[r] = true;
+                self.queue.push_back(r);
+            }
         }
     }
-    let mut lo = vec![i128::from(lower_bound); m];
-    let mut hi: Vec<Option<i128>> = vec![None; m];
-    let mut queue: std::collections::VecDeque<usize> = (0..rows.len()).collect();
-    let mut queued = vec![true; rows.len()];
-    let mut budget = 64 * (rows.len() + m) + 1024;
-    let mut run = |queue: &mut std::collections::VecDeque<usize>,
-                   queued: &mut Vec<bool>,
-                   lo: &mut Vec<i128>,
-                   hi: &mut Vec<Option<i128>>|
-     -> Option<()> {
-        while let Some(r) = queue.pop_front() {
-            queued[r] = false;
-            budget = budget.checked_sub(1)?;
-            let mut moved = Vec::new();
-            tighten(&rows[r].0, rows[r].1, lo, hi, |v| moved.push(v)).ok()?;
-            for v in moved {
+
+    /// Propagates until nothing moves; `None` on a contradiction or when
+    /// the budget runs out.
+    fn run(&mut self) -> Option<()> {
+        while let Some(r) = self.queue.pop_front() {
+            self.queued[r] = false;
+            self.budget = self.budget.checked_sub(1)?;
+            let (coef, rhs) = &self.rows[r];
+            let (by_var, queued, queue) = (self.by_var, &mut self.queued, &mut self.queue);
+            tighten(coef, *rhs, &mut self.lo, &mut self.hi, |v| {
                 for &r2 in &by_var[v] {
                     if !queued[r2] {
                         queued[r2] = true;
                         queue.push_back(r2);
                     }
                 }
-            }
+            })
+            .ok()?;
         }
         Some(())
-    };
-    run(&mut queue, &mut queued, &mut lo, &mut hi)?;
-    for j in 0..m {
-        if hi[j] == Some(lo[j]) {
-            continue;
-        }
-        let v = hi[j].unwrap_or(lo[j]);
-        lo[j] = v;
-        hi[j] = Some(v);
-        for &r in &by_var[j] {
-            if !queued[r] {
-                queued[r] = true;
-                queue.push_back(r);
+    }
+}
+
+/// A whole-number solution of a block found without a linear program: each
+/// unknown in turn is set to the largest value bound propagation leaves it
+/// (its smallest when nothing bounds it above) and the bounds are
+/// propagated again, the northwest-corner rule of transportation problems
+/// carried over to any relations. `None` when this runs into a
+/// contradiction or takes too many steps; the caller then asks the LP.
+/// With `first = Some((j, high))`, unknown `j` is set first, to its largest
+/// value when `high` (if bounded) or else its smallest, to find a solution
+/// where `j` is far from where others put it.
+/// The result still has to pass [`is_solution`].
+fn greedy_point(
+    rows: &[LocalRow],
+    m: usize,
+    lower_bound: i64,
+    first: Option<(usize, bool)>,
+) -> Option<Vec<i64>> {
+    Relations::new(rows, m).greedy_point(lower_bound, first)
+}
+
+/// A block's relations prepared for propagation: coefficients in `i128`
+/// and, per unknown, the relations it is in.
+struct Relations {
+    rows: Vec<(Vec<(usize, i128)>, i128)>,
+    by_var: Vec<Vec<usize>>,
+}
+
+impl Relations {
+    fn new(rows: &[LocalRow], m: usize) -> Self {
+        let rows: Vec<(Vec<(usize, i128)>, i128)> = rows
+            .iter()
+            .map(|(coef, rhs)| {
+                (
+                    coef.iter()
+                        .filter(|&&(j, c)| c != 0 && j < m)
+                        .map(|&(j, c)| (j, i128::from(c)))
+                        .collect(),
+                    i128::from(*rhs),
+                )
+            })
+            .collect();
+        let mut by_var: Vec<Vec<usize>> = vec![Vec::new(); m];
+        for (r, (coef, _)) in rows.iter().enumerate() {
+            for &(j, _) in coef {
+                by_var[j].push(r);
             }
         }
-        run(&mut queue, &mut queued, &mut lo, &mut hi)?;
+        Self { rows, by_var }
     }
-    lo.into_iter().map(|v| i64::try_from(v).ok()).collect()
+
+    /// See [`greedy_point`].
+    fn greedy_point(&self, lower_bound: i64, first: Option<(usize, bool)>) -> Option<Vec<i64>> {
+        let (rows, by_var, m) = (&self.rows, &self.by_var, self.by_var.len());
+        let mut p = Propagation {
+            rows: &rows,
+            by_var: &by_var,
+            queue: (0..rows.len()).collect(),
+            queued: vec![true; rows.len()],
+            lo: vec![i128::from(lower_bound); m],
+            hi: vec![None; m],
+            budget: 64 * (rows.len() + m) + 1024,
+        };
+        p.run()?;
+        let order = first
+            .filter(|&(j, _)| j < m)
+            .into_iter()
+            .chain((0..m).map(|j| (j, true)));
+        for (j, high) in order {
+            if p.hi[j] == Some(p.lo[j]) {
+                continue;
+            }
+            let v = if high {
+                p.hi[j].unwrap_or(p.lo[j])
+            } else {
+                p.lo[j]
+            };
+            p.lo[j] = v;
+            p.hi[j] = Some(v);
+            p.touched(j);
+            p.run()?;
+        }
+        p.lo.into_iter().map(|v| i64::try_from(v).ok()).collect()
+    }
 }
 
 /// Interval propagation: each relation bounds each of its unknowns by the
@@ -670,7 +759,7 @@ mod tests {
         ] {
             let r = grid(&rows, &cols);
             let m = rows.len() * cols.len();
-            let x = greedy_point(&r, m, lower).expect("a feasible block");
+            let x = greedy_point(&r, m, lower, None).expect("a feasible block");
             assert!(is_solution(&r, &x, lower), "{rows:?} {cols:?}: {x:?}");
         }
     }
@@ -679,17 +768,25 @@ mod tests {
     fn greedy_point_finds_nothing_where_nothing_fits() {
         // Two cells of at least 1 cannot add up to 1.
         let r: Vec<LocalRow> = vec![(vec![(0, 1), (1, 1)], 1)];
-        assert_eq!(greedy_point(&r, 2, 1), None);
+        assert_eq!(greedy_point(&r, 2, 1, None), None);
         // Rows and columns with different grand totals.
         let r = grid(&[4, 4], &[4, 5]);
-        assert_eq!(greedy_point(&r, 4, 0), None);
+        assert_eq!(greedy_point(&r, 4, 0, None), None);
     }
 
     #[test]
     fn greedy_point_leaves_unbounded_cells_at_their_lower_bound() {
         // x0 - x1 = 2 (a total and its part); nothing bounds them above.
         let r: Vec<LocalRow> = vec![(vec![(0, 1), (1, -1)], 2)];
-        let x = greedy_point(&r, 2, 1).unwrap();
+        let x = greedy_point(&r, 2, 1, None).unwrap();
         assert_eq!(x, vec![3, 1]);
+        // Set first and low: the smallest the block allows.
+        let r = grid(&[7, 3], &[4, 6]);
+        for high in [true, false] {
+            let x = greedy_point(&r, 4, 1, Some((3, high))).unwrap();
+            assert!(is_solution(&r, &x, 1));
+            // Cell (1, 1) lies in [1, 2]: row 1 sums to 3 with another cell >= 1.
+            assert_eq!(x[3], if high { 2 } else { 1 }, "{x:?}");
+        }
     }
 }

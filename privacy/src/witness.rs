@@ -37,7 +37,7 @@ impl Seen {
         }
     }
 
-    fn record(&mut self, x: &[i64]) {
+    pub(crate) fn record(&mut self, x: &[i64]) {
         for (j, &v) in x.iter().enumerate() {
             self.lo[j] = self.lo[j].min(v);
             self.hi[j] = self.hi[j].max(v);
