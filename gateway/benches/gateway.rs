@@ -8,6 +8,10 @@
 #[path = "../tests/gateway/support.rs"]
 mod support;
 
+/// The allocator the gateway binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
