@@ -210,6 +210,20 @@ pub struct Completeness {
     pub project: Project,
     /// Latest revision, if any report arrived.
     pub latest: Option<ReportSummary>,
+    /// The secure-aggregation collection that summed one of the project's
+    /// reports for the period, if any.
+    pub collected: Option<Collected>,
+}
+
+/// Which collection summed a project's report, and which revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collected {
+    /// `national` or `region:<name>`.
+    pub scope: String,
+    /// Batch id.
+    pub batch: String,
+    /// The revision the collection summed (the latest may be newer).
+    pub revision: u32,
 }
 
 /// Where a project's latest report for a period stands.
@@ -498,23 +512,38 @@ impl Store {
     /// Every registered project and its latest report for a period, if any.
     pub fn completeness(&self, period: &str) -> Result<Vec<Completeness>, StoreError> {
         let projects = self.projects()?;
+        let collections = self.collections(period)?;
         self.with(|c| {
             let mut st = c.prepare(
                 "SELECT report_id, revision, accepted_unix FROM reports
-                 WHERE project = ?1 AND period = ?2 ORDER BY revision DESC LIMIT 1",
+                 WHERE project = ?1 AND period = ?2 ORDER BY revision DESC",
             )?;
             let mut out = Vec::new();
             for p in projects {
-                let latest = st
-                    .query_row([&p.id, period], |r| {
+                let revisions = st
+                    .query_map([&p.id, period], |r| {
                         Ok(ReportSummary {
                             report_id: r.get(0)?,
                             revision: r.get(1)?,
                             accepted_unix: r.get(2)?,
                         })
-                    })
-                    .optional()?;
-                out.push(Completeness { project: p, latest });
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let collected = revisions.iter().find_map(|r| {
+                    collections
+                        .iter()
+                        .find(|c| c.report_ids.contains(&r.report_id))
+                        .map(|c| Collected {
+                            scope: c.scope.clone(),
+                            batch: c.batch_id.clone(),
+                            revision: r.revision,
+                        })
+                });
+                out.push(Completeness {
+                    project: p,
+                    latest: revisions.into_iter().next(),
+                    collected,
+                });
             }
             Ok(out)
         })

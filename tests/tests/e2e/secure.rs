@@ -346,6 +346,29 @@ async fn the_collected_national_table_is_exact_and_the_helper_guards_its_batches
             changed_since: vec![format!("{}: revision 2 (collected: 1)", a.project)],
         }
     );
+    // The completeness list says which revision each collected project had.
+    let rows = store.completeness(PERIOD).unwrap();
+    for r in &rows {
+        let c = r.collected.as_ref().expect("every project was collected");
+        assert_eq!(c.scope, "national");
+        let latest = r.latest.as_ref().unwrap().revision;
+        if r.project.id == a.project {
+            assert_eq!((c.revision, latest), (1, 2));
+        } else {
+            assert_eq!((c.revision, latest), (1, 1));
+        }
+    }
+    let mut text = Vec::new();
+    prikk_gateway::completeness::write_text(PERIOD, &rows, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{} ", a.project)))
+        .unwrap();
+    assert!(
+        line.contains("national (revision 1; latest not summed)"),
+        "{line}"
+    );
     let mut exact = s.exact.clone();
     exact.insert(a.project.clone(), corrected.protected.tables.clone());
     let mut new_truth = vec![0i64; truth.len()];
