@@ -118,6 +118,9 @@ impl SVec {
 /// reduced vector is zero exactly when it lies in the span.
 #[derive(Default)]
 struct Basis {
+    /// Vectors shared with other bases (a system's links), before `vecs`.
+    base: Arc<Vec<SVec>>,
+    /// This basis's own vectors, after `base`.
     vecs: Vec<SVec>,
     pivots: Vec<u32>,
     /// Per column: index of the basis vector pivoting on it, or `NONE`.
@@ -151,6 +154,17 @@ impl Work {
 }
 
 impl Basis {
+    fn len(&self) -> usize {
+        self.base.len() + self.vecs.len()
+    }
+
+    fn vector(&self, i: usize) -> &SVec {
+        match i.checked_sub(self.base.len()) {
+            Some(j) => &self.vecs[j],
+            None => &self.base[i],
+        }
+    }
+
     fn pivot_index(&self, c: u32) -> Option<usize> {
         match self.pivot_of.get(c as usize) {
             Some(&i) if i != NONE => Some(i as usize),
@@ -163,8 +177,8 @@ impl Basis {
     fn reduce(&self, v: &SVec) -> Result<SVec, ProtectError> {
         let mut guard = self.work.borrow_mut();
         let w = &mut *guard;
-        if w.queued.len() < self.vecs.len() {
-            w.queued.resize(self.vecs.len(), false);
+        if w.queued.len() < self.len() {
+            w.queued.resize(self.len(), false);
         }
         let mut heap = BinaryHeap::new();
         let mut queued_list = Vec::new();
@@ -186,7 +200,7 @@ impl Basis {
             if vc == 0 {
                 continue;
             }
-            let b = &self.vecs[i];
+            let b = self.vector(i);
             let bc = b.get(col);
             let g = gcd(bc, vc);
             let (scale, m) = (bc / g, vc / g);
@@ -251,7 +265,7 @@ impl Basis {
         if self.pivot_of.len() <= col as usize {
             self.pivot_of.resize(col as usize + 1, NONE);
         }
-        self.pivot_of[col as usize] = self.vecs.len() as u32;
+        self.pivot_of[col as usize] = self.len() as u32;
         self.pivots.push(col);
         self.vecs.push(r);
     }
@@ -354,7 +368,7 @@ struct ShapeWork {
 /// A basis without its scratch space, to start each audit from.
 #[derive(Clone)]
 struct Spanned {
-    vecs: Vec<SVec>,
+    vecs: Arc<Vec<SVec>>,
     pivots: Vec<u32>,
     pivot_of: Vec<u32>,
 }
@@ -426,7 +440,7 @@ impl System {
                     }
                 }
                 Ok(Spanned {
-                    vecs: basis.vecs,
+                    vecs: Arc::new(basis.vecs),
                     pivots: basis.pivots,
                     pivot_of: basis.pivot_of,
                 })
@@ -439,7 +453,8 @@ impl System {
     fn link_basis(&self) -> Result<Basis, ProtectError> {
         let s = self.fixed().links.clone()?;
         Ok(Basis {
-            vecs: s.vecs,
+            base: s.vecs,
+            vecs: Vec::new(),
             pivots: s.pivots,
             pivot_of: s.pivot_of,
             work: Default::default(),
