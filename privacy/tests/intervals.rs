@@ -3,70 +3,11 @@
 //! holds the true value, its lower end never exceeds its upper end, it is
 //! never narrower than the exact interval, and arithmetic never wraps.
 
-use std::sync::Arc;
-
-use prikk_privacy::{Dimension, Measure, Policy, PublishedTable, Table, TableShape, audit};
+use prikk_privacy::{Policy, PublishedTable, Table, audit};
 use proptest::prelude::*;
 
-fn codes(prefix: &str, n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("{prefix}{i}")).collect()
-}
-
-fn grid(rows: usize, cols: usize, hierarchical: bool) -> Arc<TableShape> {
-    let r = codes("r", rows);
-    let rows_dim = if hierarchical {
-        let mut nodes: Vec<(String, String)> =
-            vec![("g0".into(), "total".into()), ("g1".into(), "total".into())];
-        for (i, c) in r.iter().enumerate() {
-            let g = if i < rows / 2 { "g0" } else { "g1" };
-            nodes.push((format!("{g}.{c}"), g.into()));
-        }
-        let refs: Vec<(&str, &str)> = nodes
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .collect();
-        Dimension::hierarchy("rows", &refs)
-    } else {
-        let refs: Vec<&str> = r.iter().map(String::as_str).collect();
-        Dimension::flat("rows", &refs)
-    };
-    let c = codes("c", cols);
-    let refs: Vec<&str> = c.iter().map(String::as_str).collect();
-    Arc::new(TableShape::new(
-        "t".into(),
-        vec![Arc::new(rows_dim), Arc::new(Dimension::flat("cols", &refs))],
-        Measure::Count,
-        "total".into(),
-    ))
-}
-
-/// Fills the inner cells of a two-way table from `values` (cycled).
-fn fill(shape: Arc<TableShape>, values: &[i64]) -> Table {
-    let mut t = Table::zeros(shape.clone());
-    let leaves: Vec<usize> = (1..shape.dimensions[0].categories.len())
-        .filter(|&i| shape.dimensions[0].is_leaf(i))
-        .collect();
-    let cols = shape.dimensions[1].categories.len() - 1;
-    let mut it = values.iter().cycle();
-    for &r in &leaves {
-        for c in 1..=cols {
-            t.add_inner(&[r, c], *it.next().unwrap_or(&0));
-        }
-    }
-    t
-}
-
-fn publish(t: &Table, hide: impl Fn(usize) -> bool) -> PublishedTable {
-    PublishedTable {
-        shape: t.shape.clone(),
-        cells: t
-            .values
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| (!hide(i)).then_some(v))
-            .collect(),
-    }
-}
+mod common;
+use common::{fill, grid, publish};
 
 type Interval = (Vec<String>, i64, Option<i64>);
 
@@ -94,7 +35,7 @@ proptest! {
         hide in proptest::collection::vec(any::<bool>(), 60),
     ) {
         let rows = if hierarchical { rows.max(4) } else { rows };
-        let t = fill(grid(rows, cols, hierarchical), &values);
+        let t = fill(grid("t", rows, cols, hierarchical), &values);
         // Zeros are hidden only when the policy hides zeros (otherwise every
         // hidden cell is known to be at least 1).
         let view = publish(&t, |i| hide[i % hide.len()] && (protect_zeros || t.values[i] != 0));
@@ -126,7 +67,7 @@ fn hidden_zeros_the_policy_rules_out_are_reported_not_made_empty() {
     // A zero hidden although zeros are published (every hidden cell is then
     // taken to be at least 1): no whole-number table fits, and propagation
     // must say so as integer programming does, never report [1, -1].
-    let t = fill(grid(2, 2, false), &[0, 0, 3, 7]);
+    let t = fill(grid("t", 2, 2, false), &[0, 0, 3, 7]);
     let zero_row = |i: usize| t.values[i] == 0;
     let view = publish(&t, zero_row);
     for limit in [0, 400] {
@@ -145,7 +86,7 @@ fn hidden_zeros_the_policy_rules_out_are_reported_not_made_empty() {
 
 #[test]
 fn huge_published_values_do_not_wrap() {
-    let shape = grid(2, 2, false);
+    let shape = grid("t", 2, 2, false);
     let n = shape.len();
     // Hide the inner cells of the first row; publish huge margins.
     let cells: Vec<Option<i64>> = (0..n)

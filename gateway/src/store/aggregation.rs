@@ -206,45 +206,14 @@ impl Store {
     ) -> Result<Option<(u32, Vec<NormalTable>)>, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
-            let head: Option<(i64, u32, String)> = tx
-                .query_row(
-                    "SELECT id, revision, report_id FROM reports WHERE project = ?1 AND period = ?2
-                     ORDER BY revision DESC LIMIT 1",
-                    [project, period],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
-            let Some((row, revision, report_id)) = head else {
-                return Ok(None);
-            };
-            let mut st = tx.prepare(
-                "SELECT table_id, cell_values, contributors FROM report_tables WHERE report = ?1",
+            let mut latest = super::load_reports(
+                &tx,
+                "r.project = ?1 AND r.period = ?2 AND r.revision =
+                    (SELECT MAX(r2.revision) FROM reports r2 WHERE r2.project = ?1 AND r2.period = ?2)",
+                &[project, period],
             )?;
-            let rows = st
-                .query_map([row], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let bad =
-                |e: serde_json::Error| StoreError::Corrupt(format!("report {report_id}: {e}"));
-            let mut tables = Vec::with_capacity(rows.len());
-            for (id, values, contributors) in rows {
-                tables.push(NormalTable {
-                    id,
-                    values: serde_json::from_str(&values).map_err(bad)?,
-                    contributors: contributors
-                        .map(|c| serde_json::from_str(&c))
-                        .transpose()
-                        .map_err(bad)?,
-                });
-            }
-            drop(st);
             tx.commit()?;
-            Ok(Some((revision, tables)))
+            Ok(latest.pop().map(|r| (r.revision, r.tables)))
         })
     }
 

@@ -5,7 +5,6 @@
 
 use municipality_agent::sample::PROJECTS;
 use prikk_gateway::{Store, export, merge};
-use prikk_proto::pb::report_gateway_client::ReportGatewayClient;
 use prikk_proto::{Signer, pb, sign_report, verify_receipt};
 use prost::Message;
 use tonic::Code;
@@ -56,15 +55,7 @@ async fn tampered_replayed_and_wrongly_signed_submissions_leave_no_trace() {
     let (a, first) = &ok[0];
     let (b, second) = &ok[1];
     let original = first.sent.envelope.clone();
-    let channel = w
-        .access()
-        .transport()
-        .endpoint()
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = ReportGatewayClient::new(channel);
+    let mut client = w.client().await;
 
     let mut attempts: Vec<(&str, pb::SignedReport, Code, &str)> = Vec::new();
 

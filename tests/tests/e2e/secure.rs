@@ -16,7 +16,6 @@ use prikk_gateway::aggregation::helper::load_or_create_helper_key;
 use prikk_gateway::config::{HelperEndpoint, Role};
 use prikk_gateway::merge::{self, MergedCell};
 use prikk_privacy::{Table, layout};
-use prikk_proto::pb::report_gateway_client::ReportGatewayClient;
 use prikk_proto::{pb, share, sign_message, sign_report, verify_receipt};
 use tonic::Code;
 
@@ -256,14 +255,7 @@ async fn the_collected_national_table_is_exact_and_the_helper_guards_its_batches
     let after = count(&national);
     assert!(after > before, "exact cells {before} -> {after}");
     // Every exact cell is the truth.
-    let truth_tables = layout::unflatten(
-        &def.tables
-            .iter()
-            .map(|t| t.shape.clone())
-            .collect::<Vec<_>>(),
-        &truth,
-    )
-    .unwrap();
+    let truth_tables = layout::unflatten(&def.shapes(), &truth).unwrap();
     assert_against_truth(&national, &truth_tables);
     // The status table's "referred in total" is now exact.
     let status = national.iter().find(|t| t.shape.id == "status").unwrap();
@@ -316,16 +308,10 @@ async fn the_collected_national_table_is_exact_and_the_helper_guards_its_batches
     )
     .unwrap();
     let corrected = s.world.correction(a, &earlier);
-    let channel = s
+    let receipt = s
         .world
-        .access()
-        .transport()
-        .endpoint()
-        .unwrap()
-        .connect()
+        .client()
         .await
-        .unwrap();
-    let receipt = ReportGatewayClient::new(channel)
         .submit_report(sign_report(
             &a.signer().unwrap(),
             &corrected.report_at(prikk_e2e::now_unix()),
@@ -378,14 +364,7 @@ async fn the_collected_national_table_is_exact_and_the_helper_guards_its_batches
         }
     }
     assert_ne!(new_truth, truth, "the correction changes the truth");
-    let new_truth = layout::unflatten(
-        &def.tables
-            .iter()
-            .map(|t| t.shape.clone())
-            .collect::<Vec<_>>(),
-        &new_truth,
-    )
-    .unwrap();
+    let new_truth = layout::unflatten(&def.shapes(), &new_truth).unwrap();
     assert_against_truth(&view.tables, &new_truth);
     let status = view.tables.iter().find(|t| t.shape.id == "status").unwrap();
     assert_eq!(

@@ -8,6 +8,7 @@ use municipality_agent::sample::Project;
 use prikk_e2e::agent::{self, AgentState, GatewayAccess, Submission};
 use prikk_e2e::{HarnessError, InProcessGateway, LocalCa, gateway};
 use prikk_privacy::{Definition, Policy};
+use prikk_proto::pb::report_gateway_client::ReportGatewayClient;
 
 /// The period every test reports for.
 pub(crate) const PERIOD: &str = "2006";
@@ -56,6 +57,19 @@ impl World {
 
     pub(crate) fn access(&self) -> GatewayAccess {
         self.gateway().access(&self.ca)
+    }
+
+    /// A gRPC client of the gateway over TLS, for sending envelopes as they are.
+    pub(crate) async fn client(&self) -> ReportGatewayClient<tonic::transport::Channel> {
+        let channel = self
+            .access()
+            .transport()
+            .endpoint()
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        ReportGatewayClient::new(channel)
     }
 
     /// Every agent submits concurrently (one tokio task each) to `access`.
