@@ -16,7 +16,8 @@
 //!             "rows_rejected", "rows_other_projects", "absent_columns": [..]},
 //!   "dropped_columns": ["name", ...],
 //!   "rejected_rows": [{"line": 7, "column": "gender", "reason": ".."}],
-//!   "suppression": {"primary": n, "secondary": n},
+//!   "suppression": {"primary": n, "secondary": n, "published_cells": n, "cells": n,
+//!                   "nonzero_cells": n, "published_nonzero_cells": n, "note": null | "..."},
 //!   "audit": {"passed", "narrowest_interval", "suppressed_quantities", "intervals_computed", "failures"},
 //!   "tables": [{"id", "title", "dimensions": ["status", "gender"], "measure": "count" | "sum:<column>",
 //!               "cells": [{"key": {"status": "admitted", "gender": "total"}, "value": 513},
@@ -210,13 +211,73 @@ pub struct RejectedView {
     pub reason: String,
 }
 
-/// Suppression counts (distinct quantities).
+/// Suppression counts (distinct quantities) and what is left to publish.
 #[derive(Debug, Clone, Serialize)]
 pub struct SuppressionView {
     /// By the minimum-count rule.
     pub primary: usize,
     /// To protect those.
     pub secondary: usize,
+    /// Table cells that would leave with a value (margins included).
+    pub published_cells: usize,
+    /// All table cells of the report.
+    pub cells: usize,
+    /// Table cells that count somebody (local knowledge: never sent).
+    pub nonzero_cells: usize,
+    /// Of those, the ones that would leave with a value.
+    pub published_nonzero_cells: usize,
+    /// Said when most cells that count somebody are hidden, so the officer
+    /// knows why.
+    pub note: Option<String>,
+}
+
+/// Below this share of published non-zero cells the preview says why so
+/// much is hidden.
+const FEW_PUBLISHED: f64 = 1.0 / 3.0;
+
+impl SuppressionView {
+    fn new(p: &prikk_privacy::Protected, people: usize, min_count: u32) -> Self {
+        let (mut cells, mut published_cells, mut nonzero, mut published_nonzero) = (0, 0, 0, 0);
+        for (t, hidden) in p.tables.iter().zip(&p.suppressed) {
+            for (&v, &h) in t.values.iter().zip(hidden) {
+                cells += 1;
+                published_cells += usize::from(!h);
+                nonzero += usize::from(v != 0);
+                published_nonzero += usize::from(v != 0 && !h);
+            }
+        }
+        let few = nonzero > 0 && (published_nonzero as f64) < FEW_PUBLISHED * nonzero as f64;
+        let note = few.then(|| {
+            format!(
+                "only {published_nonzero} of the {nonzero} cells that count somebody can be \
+                 published: with {people} people in the export most cells count fewer than \
+                 {min_count}, and their neighbours must be hidden with them; a longer period or \
+                 a coarser table publishes more"
+            )
+        });
+        Self {
+            primary: p.primary_count,
+            secondary: p.secondary_count,
+            published_cells,
+            cells,
+            nonzero_cells: nonzero,
+            published_nonzero_cells: published_nonzero,
+            note,
+        }
+    }
+
+    /// `n of m cells published, k of l that count somebody (p %)`.
+    fn share(&self) -> String {
+        let pct = if self.nonzero_cells == 0 {
+            100.0
+        } else {
+            100.0 * self.published_nonzero_cells as f64 / self.nonzero_cells as f64
+        };
+        format!(
+            "{} of {} cells published; {} of the {} that count somebody ({pct:.0} %)",
+            self.published_cells, self.cells, self.published_nonzero_cells, self.nonzero_cells
+        )
+    }
 }
 
 /// The audit's result.
@@ -330,10 +391,11 @@ pub fn preview(def: &Definition, prepared: &Prepared, created_unix: i64) -> Prev
                 reason: r.reason.to_string(),
             })
             .collect(),
-        suppression: SuppressionView {
-            primary: prepared.protected.primary_count,
-            secondary: prepared.protected.secondary_count,
-        },
+        suppression: SuppressionView::new(
+            &prepared.protected,
+            s.rows_accepted,
+            prepared.policy.min_count,
+        ),
         audit: AuditView {
             passed: a.passed,
             narrowest_interval: a.narrowest_width,
@@ -523,9 +585,14 @@ pub fn to_text(p: &Preview) -> String {
     let _ = writeln!(o, "policy: {}", policy_text(&p.policy));
     let _ = writeln!(
         o,
-        "suppression: {} primary, {} secondary (distinct quantities; shown as `:`)",
-        p.suppression.primary, p.suppression.secondary
+        "suppression: {} primary, {} secondary (distinct quantities; shown as `:`); {}",
+        p.suppression.primary,
+        p.suppression.secondary,
+        p.suppression.share()
     );
+    if let Some(note) = &p.suppression.note {
+        let _ = writeln!(o, "note: {note}");
+    }
     let _ = writeln!(
         o,
         "audit: {}; {} suppressed quantities; narrowest interval {}",
@@ -715,8 +782,15 @@ pub fn to_html(p: &Preview) -> String {
     item(
         "Suppressions",
         format!(
-            "{} primary, {} secondary (shown as <b>:</b>)",
-            p.suppression.primary, p.suppression.secondary
+            "{} primary, {} secondary (shown as <b>:</b>); {}{}",
+            p.suppression.primary,
+            p.suppression.secondary,
+            e(&p.suppression.share()),
+            p.suppression
+                .note
+                .as_ref()
+                .map(|n| format!("<br><b>Note:</b> {}", e(n)))
+                .unwrap_or_default()
         ),
     );
     item(

@@ -321,6 +321,44 @@ fn preview_command_json_html_and_exit_codes() {
         }
     }
     assert!(saw_total);
+    // The published share is counted over exactly the cells that leave.
+    let with_value = tables
+        .iter()
+        .flat_map(|t| t["cells"].as_array().unwrap())
+        .filter(|c| c["value"].is_i64())
+        .count();
+    let all: usize = tables
+        .iter()
+        .map(|t| t["cells"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(v["suppression"]["published_cells"], with_value);
+    assert_eq!(v["suppression"]["cells"], all);
+    assert!(with_value < all, "a 120-person project hides some cells");
+    let nonzero = v["suppression"]["nonzero_cells"].as_u64().unwrap();
+    let published_nonzero = v["suppression"]["published_nonzero_cells"]
+        .as_u64()
+        .unwrap();
+    assert!(published_nonzero <= nonzero && nonzero <= all as u64);
+    assert_eq!(
+        v["suppression"]["note"].is_string(),
+        3 * published_nonzero < nonzero,
+        "{}",
+        v["suppression"]
+    );
+    // A tiny project publishes little, and the preview says why.
+    let (tiny, _) = sample(dir.path(), "tiny", 8, &SampleOptions::default());
+    let out = agent()
+        .args(["preview", "--period", "2006", "--input"])
+        .arg(&tiny)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let note = text
+        .lines()
+        .find(|l| l.starts_with("note: only "))
+        .unwrap_or_else(|| panic!("no note in:\n{text}"));
+    assert!(note.contains("with 8 people"), "{note}");
     assert_eq!(v["policy"]["min_count"], 5);
     assert!(v["suppression"]["primary"].is_u64() && v["suppression"]["secondary"].is_u64());
     assert_eq!(v["audit"]["passed"], true);
