@@ -648,8 +648,8 @@ impl Relations {
     fn greedy_point(&self, lower_bound: i64, first: Option<(usize, bool)>) -> Option<Vec<i64>> {
         let (rows, by_var, m) = (&self.rows, &self.by_var, self.by_var.len());
         let mut p = Propagation {
-            rows: &rows,
-            by_var: &by_var,
+            rows,
+            by_var,
             queue: (0..rows.len()).collect(),
             queued: vec![true; rows.len()],
             lo: vec![i128::from(lower_bound); m],

@@ -59,7 +59,7 @@ fn two_cells_that_must_sum_to_two_are_both_one_when_zeros_are_published() {
     let t = one_way(&[1, 1, 10]);
     let published = publish(&t, &[1, 2]);
     let rank_only = audit(
-        &[published.clone()],
+        std::slice::from_ref(&published),
         &Policy {
             singletons: false,
             ..Policy::default()
@@ -73,7 +73,7 @@ fn two_cells_that_must_sum_to_two_are_both_one_when_zeros_are_published() {
         rank_only.failures
     );
     let full = audit(
-        &[published.clone()],
+        std::slice::from_ref(&published),
         &Policy {
             singletons: false,
             ..Policy::default()
@@ -107,7 +107,7 @@ fn two_cells_that_must_sum_to_two_are_both_one_when_zeros_are_published() {
 #[test]
 fn protect_hides_a_third_cell_when_a_pair_sums_to_two() {
     let t = one_way(&[1, 1, 10, 7]);
-    let p = protect(&[t.clone()], &Policy::default()).unwrap();
+    let p = protect(std::slice::from_ref(&t), &Policy::default()).unwrap();
     assert!(p.audit.passed, "{:?}", p.audit.failures);
     let hidden = p.suppressed[0].iter().filter(|&&s| s).count();
     assert!(
@@ -139,14 +139,19 @@ fn a_singleton_subtracting_itself() {
     };
     assert!(
         audit(
-            &[published.clone()],
+            std::slice::from_ref(&published),
             &no_singletons,
-            Some(&[t.clone()]),
+            Some(std::slice::from_ref(&t)),
             true
         )
         .passed
     );
-    let r = audit(&[published], &Policy::default(), Some(&[t.clone()]), true);
+    let r = audit(
+        &[published],
+        &Policy::default(),
+        Some(std::slice::from_ref(&t)),
+        true,
+    );
     assert!(!r.passed);
     assert!(
         r.failures.iter().any(|f| f.contains("one person")),
@@ -310,7 +315,7 @@ fn bound_propagation_is_never_tighter_than_integer_programming() {
             interval_block_limit: 10_000,
             ..Policy::default()
         };
-        let a = audit(&[view.clone()], &weak, None, true);
+        let a = audit(std::slice::from_ref(&view), &weak, None, true);
         let b = audit(&[view], &strong, None, true);
         for (x, y) in a.intervals.iter().zip(&b.intervals) {
             assert_eq!(x.key, y.key);
