@@ -80,7 +80,7 @@ impl GatewayService {
             {
                 return Ok(Err(stored));
             }
-            let new = inner.verifier.check_report(&env, report, key)?;
+            let mut new = inner.verifier.check_report(&env, report, key)?;
             if let Some((revision, earlier)) =
                 inner.store.latest_tables(&new.project, &new.period)?
             {
@@ -90,6 +90,7 @@ impl GatewayService {
                     &earlier,
                     &new.tables,
                 )?;
+                new.checked_revision = revision;
             }
             Ok(Ok(new))
         })

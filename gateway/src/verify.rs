@@ -205,6 +205,7 @@ impl Verifier {
             definition_id: report.definition_id,
             definition_version: report.definition_version,
             tables,
+            checked_revision: 0,
         })
     }
 
@@ -504,6 +505,23 @@ pub fn check_revision(
     earlier: &[NormalTable],
     new: &[NormalTable],
 ) -> Result<(), Refusal> {
+    let label = |id: &str, cell: usize| {
+        let key = definition
+            .table(id)
+            .map(|spec| spec.shape.key_codes(cell).join(", "))
+            .unwrap_or_default();
+        format!("{id} cell [{key}]")
+    };
+    check_revision_cells(&label, earlier_revision, earlier, new)
+}
+
+/// [`check_revision`] with `label(table, cell)` naming a cell in the refusal.
+pub(crate) fn check_revision_cells(
+    label: &dyn Fn(&str, usize) -> String,
+    earlier_revision: u32,
+    earlier: &[NormalTable],
+    new: &[NormalTable],
+) -> Result<(), Refusal> {
     for e in earlier {
         let Some(n) = new.iter().find(|t| t.id == e.id) else {
             continue;
@@ -512,14 +530,10 @@ pub fn check_revision(
             // A cell that is now empty may show its zero (zeros are never
             // small counts); the earlier value stays unknown.
             if before.is_none() && now.is_some_and(|v| v != 0) {
-                let key = definition
-                    .table(&e.id)
-                    .map(|spec| spec.shape.key_codes(cell).join(", "))
-                    .unwrap_or_default();
                 return Err(Refusal::Revision(format!(
-                    "table {} cell [{key}] was suppressed in revision {earlier_revision} and is published in \
+                    "table {} was suppressed in revision {earlier_revision} and is published in \
                      this correction; a correction must keep every cell an earlier revision suppressed hidden",
-                    e.id
+                    label(&e.id, cell)
                 )));
             }
         }

@@ -50,6 +50,12 @@ pub struct NewReport {
     pub definition_version: u32,
     /// Normalised tables.
     pub tables: Vec<NormalTable>,
+    /// The revision whose suppression this report was checked to keep
+    /// before it reached the writer (0: there was none). When another
+    /// revision was stored in between, the writer checks against that one
+    /// inside its transaction, so two revisions in flight at once cannot
+    /// skip the check.
+    pub checked_revision: u32,
 }
 
 /// A stored (or previously stored) report's receipt.
@@ -201,6 +207,15 @@ fn accept_one(
             |row| row.get(0),
         )
         .map_err(StoreError::from)?;
+    if revision > 1 && r.checked_revision != revision - 1 {
+        let earlier = revision_tables(tx, &r.project, &r.period, revision - 1)?;
+        crate::verify::check_revision_cells(
+            &|id, cell| format!("{id} cell {cell}"),
+            revision - 1,
+            &earlier,
+            &r.tables,
+        )?;
+    }
     let body = pb::ReceiptBody {
         report_id: r.report_id.clone(),
         payload_sha256: r.payload_sha256.to_vec(),
@@ -250,4 +265,42 @@ fn accept_one(
         revision,
         replayed: false,
     })
+}
+
+/// One stored revision's tables, inside the writer's transaction.
+fn revision_tables(
+    tx: &Connection,
+    project: &str,
+    period: &str,
+    revision: u32,
+) -> Result<Vec<NormalTable>, StoreError> {
+    let mut st = tx.prepare_cached(
+        "SELECT t.table_id, t.cell_values, t.contributors FROM report_tables t
+         JOIN reports r ON r.id = t.report
+         WHERE r.project = ?1 AND r.period = ?2 AND r.revision = ?3",
+    )?;
+    let rows = st
+        .query_map(params![project, period, revision], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let bad = |e: serde_json::Error| {
+        StoreError::Corrupt(format!("{project} {period} revision {revision}: {e}"))
+    };
+    rows.into_iter()
+        .map(|(id, values, contributors)| {
+            Ok(NormalTable {
+                id,
+                values: serde_json::from_str(&values).map_err(bad)?,
+                contributors: contributors
+                    .map(|c| serde_json::from_str(&c))
+                    .transpose()
+                    .map_err(bad)?,
+            })
+        })
+        .collect()
 }

@@ -144,3 +144,76 @@ fn national_policy_suppresses_small_exact_merged_cells() {
     );
     assert_eq!(st.cells[0], MergedCell::Exact(0), "zero stays");
 }
+
+/// Two corrections in flight at once were both checked against revision 1
+/// before either was stored: the writer checks the second against the
+/// first inside its transaction, so the second cannot publish what the
+/// first hid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correction_checked_against_an_older_revision_is_checked_again_on_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let store = Arc::new(Store::open(&db).unwrap());
+    let def = Definition::embedded();
+    let (intake, writer) =
+        Intake::start(&db, Arc::new(signer()), Arc::new(FixedClock::new(T0))).unwrap();
+    let a = enrol(&store, "a", "vest");
+    let t = exact_tables(&def, 1, 30, |_| 5);
+    let birth = |k: &[&str]| k[0] == "admitted.terminated.birth";
+    let moved = |k: &[&str]| k[0] == "admitted.terminated.moved";
+    // Revision 1 hides nothing of interest.
+    intake
+        .submit(new_report(
+            "a",
+            "2006",
+            "a-1",
+            &a,
+            normal_tables(&t, |_, _| false),
+        ))
+        .await
+        .unwrap();
+    // Revision 2, checked against revision 1, hides the births row.
+    let mut second = new_report(
+        "a",
+        "2006",
+        "a-2",
+        &a,
+        normal_tables(&t, |id, k| id == "status" && birth(k)),
+    );
+    second.checked_revision = 1;
+    assert_eq!(intake.submit(second).await.unwrap().revision, 2);
+    // Revision 3 was also checked against revision 1 only, and publishes
+    // the births row again: refused on commit, nothing stored.
+    let mut third = new_report(
+        "a",
+        "2006",
+        "a-3",
+        &a,
+        normal_tables(&t, |id, k| id == "status" && moved(k)),
+    );
+    third.checked_revision = 1;
+    let e = intake.submit(third).await.unwrap_err();
+    let text = e.to_string();
+    assert!(
+        matches!(
+            e,
+            prikk_gateway::error::RpcError::Refused(prikk_gateway::error::Refusal::Revision(_))
+        ),
+        "{text}"
+    );
+    assert!(text.contains("revision 2"), "{text}");
+    assert_eq!(store.revisions("a", "2006").unwrap().len(), 2);
+    // The same report checked against revision 2 but keeping its
+    // suppression is stored as revision 3.
+    let mut fourth = new_report(
+        "a",
+        "2006",
+        "a-4",
+        &a,
+        normal_tables(&t, |id, k| id == "status" && (birth(k) || moved(k))),
+    );
+    fourth.checked_revision = 1;
+    assert_eq!(intake.submit(fourth).await.unwrap().revision, 3);
+    drop(intake);
+    writer.join().unwrap();
+}

@@ -306,6 +306,7 @@ pub(crate) fn new_report(
         definition_id: def.id.clone(),
         definition_version: def.version,
         tables,
+        checked_revision: 0,
     }
 }
 
