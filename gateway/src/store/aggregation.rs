@@ -298,26 +298,11 @@ impl Store {
                         StoreError::Corrupt(format!("collection {batch_id}: {e}"))
                     };
                     let report_ids: Vec<String> = serde_json::from_str(&ids).map_err(bad)?;
-                    let rows = tables
-                        .query_map([&batch_id], |r| {
-                            Ok((
-                                r.get::<_, String>(0)?,
-                                r.get::<_, String>(1)?,
-                                r.get::<_, Option<String>>(2)?,
-                            ))
-                        })?
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let mut ts = Vec::with_capacity(rows.len());
-                    for (id, values, contributors) in rows {
-                        ts.push(NormalTable {
-                            id,
-                            values: serde_json::from_str(&values).map_err(bad)?,
-                            contributors: contributors
-                                .map(|c| serde_json::from_str(&c))
-                                .transpose()
-                                .map_err(bad)?,
-                        });
-                    }
+                    let ts = super::read_tables(
+                        &mut tables,
+                        [&batch_id],
+                        &format!("collection {batch_id}"),
+                    )?;
                     out.push(Collection {
                         batch_id,
                         period,

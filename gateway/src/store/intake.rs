@@ -279,28 +279,9 @@ fn revision_tables(
          JOIN reports r ON r.id = t.report
          WHERE r.project = ?1 AND r.period = ?2 AND r.revision = ?3",
     )?;
-    let rows = st
-        .query_map(params![project, period, revision], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, Option<String>>(2)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let bad = |e: serde_json::Error| {
-        StoreError::Corrupt(format!("{project} {period} revision {revision}: {e}"))
-    };
-    rows.into_iter()
-        .map(|(id, values, contributors)| {
-            Ok(NormalTable {
-                id,
-                values: serde_json::from_str(&values).map_err(bad)?,
-                contributors: contributors
-                    .map(|c| serde_json::from_str(&c))
-                    .transpose()
-                    .map_err(bad)?,
-            })
-        })
-        .collect()
+    super::read_tables(
+        &mut st,
+        params![project, period, revision],
+        &format!("{project} {period} revision {revision}"),
+    )
 }

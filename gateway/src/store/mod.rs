@@ -666,33 +666,43 @@ fn load_reports(
         .collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::with_capacity(heads.len());
     for (row, mut rep) in heads {
-        let ts = tables
-            .query_map([row], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        for (id, values, contributors) in ts {
-            let bad = |e: serde_json::Error| {
-                StoreError::Corrupt(format!("report {} table {id}: {e}", rep.report_id))
-            };
-            let values = serde_json::from_str(&values).map_err(bad)?;
-            let contributors = contributors
-                .map(|c| serde_json::from_str(&c))
-                .transpose()
-                .map_err(bad)?;
-            rep.tables.push(NormalTable {
-                id,
-                values,
-                contributors,
-            });
-        }
+        rep.tables = read_tables(&mut tables, [row], &format!("report {}", rep.report_id))?;
         out.push(rep);
     }
     Ok(out)
+}
+
+/// The tables a statement `SELECT table_id, cell_values, contributors ...`
+/// returns for `params`; `context` names what they belong to when stored
+/// JSON does not parse.
+pub(crate) fn read_tables(
+    st: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+    context: &str,
+) -> Result<Vec<NormalTable>, StoreError> {
+    let rows = st
+        .query_map(params, |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(id, values, contributors)| {
+            let bad =
+                |e: serde_json::Error| StoreError::Corrupt(format!("{context} table {id}: {e}"));
+            Ok(NormalTable {
+                values: serde_json::from_str(&values).map_err(bad)?,
+                contributors: contributors
+                    .map(|c| serde_json::from_str(&c))
+                    .transpose()
+                    .map_err(bad)?,
+                id,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
