@@ -353,6 +353,9 @@ pub(crate) struct System {
     /// What depends on the shapes alone, worked out on first use: kept by a
     /// system that audits many reports of one definition (the gateway).
     fixed: std::sync::OnceLock<ShapeWork>,
+    /// Whether the relations span every linear dependency of the
+    /// quantities' vectors, worked out on first use.
+    complete: std::sync::OnceLock<bool>,
 }
 
 /// The parts of the rank test that are the same for every report of one
@@ -420,7 +423,56 @@ impl System {
             relations,
             offsets,
             fixed: std::sync::OnceLock::new(),
+            complete: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Whether every linear dependency among the quantities (modulo the
+    /// links) is a combination of the relations. When it is, a suppressed
+    /// quantity is derivable by rank exactly when every direction that keeps
+    /// the relations on the suppressed quantities leaves it unchanged, so
+    /// the kernel the witnesses compute anyway decides the rank test.
+    ///
+    /// Every relation is a true dependency, so the relations' span lies in
+    /// the dependency space; the two are equal exactly when their dimensions
+    /// are: rank(relations) = quantities - (inner cells - rank(links)),
+    /// since the quantities' vectors and the links together span every
+    /// inner cell.
+    pub(crate) fn relations_span_dependencies(&self) -> bool {
+        *self.complete.get_or_init(|| {
+            let Ok(links) = &self.fixed().links else {
+                return false;
+            };
+            let inner: usize = self
+                .shapes
+                .iter()
+                .map(|s| (0..s.len()).filter(|&c| s.is_inner(c)).count())
+                .sum();
+            let mut basis = Basis::default();
+            for (total, parts) in &self.relations {
+                let mut entries: Vec<(u32, Coef)> = std::iter::once((*total as u32, -1))
+                    .chain(parts.iter().map(|&p| (p as u32, 1)))
+                    .collect();
+                entries.sort_unstable_by_key(|e| e.0);
+                let mut merged: Vec<(u32, Coef)> = Vec::with_capacity(entries.len());
+                for (c, x) in entries {
+                    match merged.last_mut() {
+                        Some(last) if last.0 == c => last.1 += x,
+                        _ => merged.push((c, x)),
+                    }
+                }
+                merged.retain(|e| e.1 != 0);
+                let mut v = SVec(merged);
+                v.normalize();
+                match basis.reduce(&v) {
+                    Ok(r) if !r.is_zero() => basis.insert(r),
+                    Ok(_) => {}
+                    Err(_) => return false,
+                }
+            }
+            let dependencies = (self.quantities.len() + links.vecs.len()).checked_sub(inner);
+            dependencies == Some(basis.len())
+        })
     }
 
     fn fixed(&self) -> &ShapeWork {
@@ -501,6 +553,11 @@ impl System {
             s.id.clone(),
             s.key_codes(c).iter().map(|x| x.to_string()).collect(),
         )
+    }
+
+    /// The audit's finding for a suppressed quantity derivable by rank.
+    pub(crate) fn derivable(&self, q: usize) -> String {
+        format!("{} can be computed from the published cells", self.label(q))
     }
 
     fn label(&self, q: usize) -> String {
@@ -1173,10 +1230,7 @@ fn audit_system(
     for &q in &suppressed {
         let r = basis.reduce(sys.vector_ref(q))?;
         if r.is_zero() {
-            failures.push(format!(
-                "{} can be computed from the published cells",
-                sys.label(q)
-            ));
+            failures.push(sys.derivable(q));
             failing.insert(q);
         }
         reduced.insert(q, r);
@@ -1292,6 +1346,56 @@ mod tests {
         }
         assert!(b.reduce(&SVec(vec![(0, 1), (2, -1)])).unwrap().is_zero());
         assert!(!b.reduce(&SVec::ones([0, 2])).unwrap().is_zero());
+    }
+
+    #[test]
+    fn the_relations_span_every_dependency_of_the_embedded_definition() {
+        let sys = System::new(crate::Definition::embedded().shapes());
+        assert!(sys.relations_span_dependencies());
+        // Without one relation, a dependency of the vectors is missing: the
+        // check must notice, or the verdict would skip the rank test on
+        // too little.
+        let mut short = System::new(crate::Definition::embedded().shapes());
+        let total = short.relations[0].0;
+        short.relations.retain(|(t, _)| *t != total);
+        assert!(!short.relations_span_dependencies());
+    }
+
+    #[test]
+    fn the_relations_span_every_dependency_of_hierarchical_linked_tables() {
+        // Status (with a hierarchy) x gender, and country x gender for the
+        // admitted only: the second table's margins are cells of the first.
+        let gender = Arc::new(Dimension::flat("gender", &["f", "m"]));
+        let status = Arc::new(Dimension::hierarchy(
+            "status",
+            &[
+                ("admitted", "total"),
+                ("assessing", "total"),
+                ("a.x", "admitted"),
+                ("a.y", "admitted"),
+            ],
+        ));
+        let country = Arc::new(Dimension::flat("country", &["IQ", "SO"]));
+        let shapes = vec![
+            Arc::new(TableShape::new(
+                "s".into(),
+                vec![status, gender.clone()],
+                Measure::Count,
+                "total".into(),
+            )),
+            Arc::new(TableShape::new(
+                "c".into(),
+                vec![country, gender],
+                Measure::Count,
+                "admitted".into(),
+            )),
+        ];
+        let sys = System::new(shapes);
+        assert!(
+            sys.quantities.iter().any(|q| q.cells.len() > 1),
+            "tables are linked"
+        );
+        assert!(sys.relations_span_dependencies());
     }
 
     #[test]

@@ -137,10 +137,25 @@ impl<'a> Block<'a> {
     /// the integer directions that keep every relation. `Ok(None)` when no
     /// whole-number point was found cheaply (the caller then solves exactly).
     fn witnesses(&self, lower_bound: i64) -> Result<Option<Seen>, ProtectError> {
-        let m = self.vars.len();
         let local_rows = self.local_rows();
-        let mut x0 = greedy_point(&local_rows, m, lower_bound, None)
-            .filter(|x| is_solution(&local_rows, x, lower_bound));
+        let dirs = kernel(&local_rows, self.vars.len());
+        self.witnesses_along(&local_rows, dirs.as_deref(), lower_bound)
+    }
+
+    /// Whole-number solutions from one first point along the kernel
+    /// directions `dirs` of `local_rows` (`None`: none are known).
+    fn witnesses_along(
+        &self,
+        local_rows: &[LocalRow],
+        dirs: Option<&[Vec<(usize, i64)>]>,
+        lower_bound: i64,
+    ) -> Result<Option<Seen>, ProtectError> {
+        let m = self.vars.len();
+        let Some(dirs) = dirs else {
+            return Ok(None);
+        };
+        let mut x0 = greedy_point(local_rows, m, lower_bound, None)
+            .filter(|x| is_solution(local_rows, x, lower_bound));
         for integer in [false, true] {
             if x0.is_some() {
                 break;
@@ -159,7 +174,7 @@ impl<'a> Block<'a> {
             )?;
             if values.len() == m && values.iter().all(|x| x.is_finite() && x.abs() < 1e15) {
                 let x: Vec<i64> = values.iter().map(|x| x.round() as i64).collect();
-                if is_solution(&local_rows, &x, lower_bound) {
+                if is_solution(local_rows, &x, lower_bound) {
                     x0 = Some(x);
                     break;
                 }
@@ -168,10 +183,7 @@ impl<'a> Block<'a> {
         let Some(x0) = x0 else {
             return Ok(None);
         };
-        let Some(dirs) = kernel(&local_rows, m) else {
-            return Ok(None);
-        };
-        Ok(explore(&local_rows, x0, lower_bound, &dirs, WALK_ROUNDS))
+        Ok(explore(local_rows, x0, lower_bound, dirs, WALK_ROUNDS))
     }
 
     /// The block's relations over local unknown indices.
@@ -316,37 +328,78 @@ pub(crate) fn intervals(
     Ok((out, skipped))
 }
 
+/// What [`narrow_intervals`] found.
+pub(crate) struct Narrow {
+    /// `(quantity, lower, upper)` of every suppressed quantity whose
+    /// interval may be narrower than the policy's minimum width.
+    pub(crate) found: Vec<Found>,
+    /// Quantities the witnesses proved wide enough.
+    pub(crate) covered: usize,
+    /// Quantities in blocks above the policy's limit.
+    pub(crate) skipped: usize,
+    /// Suppressed quantities that no direction keeping the relations can
+    /// move: derivable by rank. They are not in `found`.
+    pub(crate) derivable: Vec<usize>,
+    /// Whether every block's kernel was worked out, so `derivable` lists
+    /// every quantity the relations determine.
+    pub(crate) every_kernel: bool,
+}
+
 /// The verdict of the interval attack without computing every interval:
 /// returns `(quantity, lower, upper)` only for the suppressed quantities
 /// whose interval may be narrower than `policy.min_interval_width`, computed
 /// as [`intervals`] would; every other quantity has a proof (two whole-number
 /// solutions of the published system far enough apart, or a ray of them)
-/// that its interval is wide enough. Also returns how many quantities the
-/// witnesses covered and how many were in blocks above the policy's limit.
+/// that its interval is wide enough. Quantities the relations determine are
+/// listed apart, as derivable.
 pub(crate) fn narrow_intervals(
     sys: &System,
     value: &[Option<i64>],
     policy: &Policy,
-) -> Result<(Vec<Found>, usize, usize), ProtectError> {
+) -> Result<Narrow, ProtectError> {
     let (blocks, rows, row_ix) = split(sys, value)?;
     let lower_bound = if policy.protect_zeros { 0 } else { 1 };
     let width = i64::from(policy.min_interval_width.max(1));
-    let mut out = Vec::new();
-    let (mut covered, mut skipped) = (0, 0);
+    let mut out = Narrow {
+        found: Vec::new(),
+        covered: 0,
+        skipped: 0,
+        derivable: Vec::new(),
+        every_kernel: true,
+    };
     for (vars, ix) in blocks.iter().zip(&row_ix) {
         let block = Block::new(vars, &rows, ix);
         if vars.len() > policy.interval_block_limit as usize {
-            skipped += vars.len();
-            out.extend(
+            out.skipped += vars.len();
+            out.every_kernel = false;
+            out.found.extend(
                 propagate(vars, &block.rows, lower_bound)?
                     .into_iter()
                     .filter(|&(_, lo, hi)| hi.is_some_and(|h| h - lo < width)),
             );
             continue;
         }
-        let mut seen = block.witnesses(lower_bound)?;
+        let local_rows = block.local_rows();
+        let dirs = kernel(&local_rows, vars.len());
+        let mut fixed = vec![false; vars.len()];
+        match &dirs {
+            Some(dirs) => {
+                let mut moves = vec![false; vars.len()];
+                for &(j, _) in dirs.iter().flatten() {
+                    moves[j] = true;
+                }
+                for (j, m) in moves.into_iter().enumerate() {
+                    if !m {
+                        fixed[j] = true;
+                        out.derivable.push(vars[j]);
+                    }
+                }
+            }
+            None => out.every_kernel = false,
+        }
+        let mut seen = block.witnesses_along(&local_rows, dirs.as_deref(), lower_bound)?;
         let mut open: Vec<usize> = (0..vars.len())
-            .filter(|&j| !seen.as_ref().is_some_and(|s| s.covers(j, width)))
+            .filter(|&j| !fixed[j] && !seen.as_ref().is_some_and(|s| s.covers(j, width)))
             .collect();
         if let Some(s) = seen.as_mut()
             && !open.is_empty()
@@ -354,19 +407,19 @@ pub(crate) fn narrow_intervals(
             block.widen(s, &open, lower_bound, width);
             open.retain(|&j| !s.covers(j, width));
         }
-        covered += vars.len() - open.len();
+        out.covered += vars.len() - open.len();
         if open.is_empty() {
             continue;
         }
         let found = block.exact(&open, lower_bound, seen.as_ref())?;
-        out.extend(
+        out.found.extend(
             open.iter()
                 .zip(found)
                 .map(|(&j, (lo, hi))| (vars[j], lo, hi))
                 .filter(|&(_, lo, hi)| hi.is_some_and(|h| h - lo < width)),
         );
     }
-    Ok((out, covered, skipped))
+    Ok(out)
 }
 
 /// Optimum of one unknown, `None` when unbounded in that direction.
