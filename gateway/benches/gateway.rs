@@ -404,6 +404,16 @@ fn main() {
             .enable_all()
             .build()
             .unwrap();
+        if std::env::var_os("PRIKK_PROFILE_PROTECTED").is_some() {
+            rt.block_on(loopback_throughput(
+                5_000,
+                64,
+                8,
+                true,
+                Intake::FirstRevisions,
+            ));
+            return;
+        }
         for intake in [Intake::FirstRevisions, Intake::Corrections] {
             rt.block_on(loopback_throughput(10_000, 64, 8, false, intake));
             rt.block_on(loopback_throughput(5_000, 64, 8, true, intake));

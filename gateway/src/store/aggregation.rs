@@ -205,6 +205,14 @@ impl Store {
         period: &str,
     ) -> Result<Option<(u32, Vec<NormalTable>)>, StoreError> {
         self.with(|c| {
+            // Most submissions are a project's first for the period: one
+            // cached lookup answers them without a transaction.
+            let stored: bool = c
+                .prepare_cached("SELECT EXISTS(SELECT 1 FROM reports WHERE project = ?1 AND period = ?2)")?
+                .query_row([project, period], |r| r.get(0))?;
+            if !stored {
+                return Ok(None);
+            }
             let tx = c.transaction()?;
             let mut latest = super::load_reports(
                 &tx,

@@ -153,19 +153,26 @@ fn commit_group(
     signer: &Signer,
     clock: &dyn Clock,
 ) -> Result<Vec<Result<Stored, RpcError>>, StoreError> {
-    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let now = clock.now_unix();
     let mut results = Vec::with_capacity(group.len());
+    // Savepoints by cached statements: rusqlite's own parse their SQL on
+    // every use, a cost at this rate.
+    let run = |tx: &Connection, sql: &str| -> Result<(), StoreError> {
+        tx.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    };
     for job in group {
-        let sp = tx.savepoint()?;
-        let r = accept_one(&sp, &job.report, signer, now);
-        match r {
+        run(&tx, "SAVEPOINT report")?;
+        match accept_one(&tx, &job.report, signer, now) {
             Ok(stored) => {
-                sp.commit()?;
+                run(&tx, "RELEASE report")?;
                 results.push(Ok(stored));
             }
             Err(e) => {
-                drop(sp); // rolls back this report only
+                // Undoes this report only.
+                run(&tx, "ROLLBACK TO report")?;
+                run(&tx, "RELEASE report")?;
                 results.push(Err(e));
             }
         }
@@ -181,12 +188,15 @@ fn accept_one(
     now: i64,
 ) -> Result<Stored, RpcError> {
     let existing: Option<(Vec<u8>, Vec<u8>, u32)> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT payload_sha256, receipt, revision FROM reports WHERE report_id = ?1",
-            [&r.report_id],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
-        .optional()
+        .and_then(|mut st| {
+            st.query_row([&r.report_id], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .optional()
+        })
         .map_err(StoreError::from)?;
     if let Some((sha, receipt, revision)) = existing {
         if sha != r.payload_sha256 {
@@ -201,11 +211,10 @@ fn accept_one(
         });
     }
     let revision: u32 = tx
-        .query_row(
+        .prepare_cached(
             "SELECT COALESCE(MAX(revision), 0) + 1 FROM reports WHERE project = ?1 AND period = ?2",
-            [&r.project, &r.period],
-            |row| row.get(0),
         )
+        .and_then(|mut st| st.query_row([&r.project, &r.period], |row| row.get(0)))
         .map_err(StoreError::from)?;
     if revision > 1 && r.checked_revision != revision - 1 {
         let earlier = revision_tables(tx, &r.project, &r.period, revision - 1)?;
@@ -225,11 +234,13 @@ fn accept_one(
         period: r.period.clone(),
     };
     let receipt = sign_receipt(signer, &body);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO reports (report_id, project, period, revision, payload_sha256, envelope, key_id,
                               definition_id, definition_version, accepted_unix, receipt)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
+    )
+    .and_then(|mut st| {
+        st.execute(params![
             r.report_id,
             r.project,
             r.period,
@@ -241,8 +252,8 @@ fn accept_one(
             r.definition_version,
             now,
             receipt.encode_to_vec(),
-        ],
-    )
+        ])
+    })
     .map_err(StoreError::from)?;
     let row = tx.last_insert_rowid();
     let mut st = tx

@@ -241,6 +241,9 @@ pub struct ReportSummary {
 pub(crate) fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Intake, key lookups and the revision checks each keep a few
+    // statements; exports add their own.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
@@ -436,11 +439,8 @@ impl Store {
     pub fn stored_payload(&self, payload_sha256: &[u8; 32]) -> Result<Option<Stored>, StoreError> {
         self.with(|c| {
             let row: Option<(Vec<u8>, u32)> = c
-                .query_row(
-                    "SELECT receipt, revision FROM reports WHERE payload_sha256 = ?1",
-                    [payload_sha256.as_slice()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                .prepare_cached("SELECT receipt, revision FROM reports WHERE payload_sha256 = ?1")?
+                .query_row([payload_sha256.as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             row.map(|(receipt, revision)| {
                 let receipt =
@@ -584,11 +584,10 @@ pub(crate) fn lookup_key(
     c: &Connection,
     key_id: &str,
 ) -> Result<Option<RegisteredKey>, StoreError> {
-    Ok(c.query_row(
+    Ok(c.prepare_cached(
         "SELECT key_id, project, public_key, added_unix, revoked_unix FROM project_keys WHERE key_id = ?1",
-        [key_id],
-        key_from_row,
-    )
+    )?
+    .query_row([key_id], key_from_row)
     .optional()?)
 }
 
@@ -636,14 +635,14 @@ fn load_reports(
     filter: &str,
     params: &[&str],
 ) -> Result<Vec<StoredReport>, StoreError> {
-    let mut st = tx.prepare(&format!(
+    let mut st = tx.prepare_cached(&format!(
         "SELECT r.id, r.report_id, r.project, p.region, r.period, r.revision, r.accepted_unix,
                 r.definition_id, r.definition_version
          FROM reports r JOIN projects p ON p.id = r.project
          WHERE {filter}
          ORDER BY r.project"
     ))?;
-    let mut tables = tx.prepare(
+    let mut tables = tx.prepare_cached(
         "SELECT table_id, cell_values, contributors FROM report_tables WHERE report = ?1",
     )?;
     let heads = st
