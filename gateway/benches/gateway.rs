@@ -111,7 +111,7 @@ fn full_verification() {
             protected_report("bench", "r", 1),
         ),
     ] {
-        if std::env::var_os("PRIKK_PROFILE_PROTECTED").is_some() && !what.starts_with("protected") {
+        if protected_only() && !what.starts_with("protected") {
             continue;
         }
         let suppressed = r
@@ -134,7 +134,7 @@ fn full_verification() {
             per_second(n, start.elapsed())
         );
     }
-    if std::env::var_os("PRIKK_PROFILE_PROTECTED").is_some() {
+    if protected_only() {
         return;
     }
     // The disclosure audit alone, on the same report's published tables.
@@ -389,6 +389,21 @@ fn merge_400() {
     println!("(stored envelope per report: {env_len} bytes)");
 }
 
+/// `--protected`: only the protected reports (for profiling).
+fn protected_only() -> bool {
+    std::env::args().any(|a| a == "--protected")
+}
+
+/// `--first-revisions` or `--corrections`: only that intake; both by default.
+fn intakes() -> Vec<Intake> {
+    let has = |f: &str| std::env::args().any(|a| a == f);
+    match (has("--first-revisions"), has("--corrections")) {
+        (true, false) => vec![Intake::FirstRevisions],
+        (false, true) => vec![Intake::Corrections],
+        _ => vec![Intake::FirstRevisions, Intake::Corrections],
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this too, so keep a quick mode.
     let quick =
@@ -404,18 +419,10 @@ fn main() {
             .enable_all()
             .build()
             .unwrap();
-        if std::env::var_os("PRIKK_PROFILE_PROTECTED").is_some() {
-            rt.block_on(loopback_throughput(
-                5_000,
-                64,
-                8,
-                true,
-                Intake::FirstRevisions,
-            ));
-            return;
-        }
-        for intake in [Intake::FirstRevisions, Intake::Corrections] {
-            rt.block_on(loopback_throughput(10_000, 64, 8, false, intake));
+        for intake in intakes() {
+            if !protected_only() {
+                rt.block_on(loopback_throughput(10_000, 64, 8, false, intake));
+            }
             rt.block_on(loopback_throughput(5_000, 64, 8, true, intake));
         }
         return;

@@ -205,23 +205,13 @@ impl Store {
         period: &str,
     ) -> Result<Option<(u32, Vec<NormalTable>)>, StoreError> {
         self.with(|c| {
-            // Most submissions are a project's first for the period: one
-            // cached lookup answers them without a transaction.
-            let stored: bool = c
-                .prepare_cached("SELECT EXISTS(SELECT 1 FROM reports WHERE project = ?1 AND period = ?2)")?
-                .query_row([project, period], |r| r.get(0))?;
-            if !stored {
+            // No transaction needed: a stored revision never changes, and a
+            // newer one stored in between is caught by the writer's re-check.
+            let Some(revision) = super::latest_revision(c, project, period)? else {
                 return Ok(None);
-            }
-            let tx = c.transaction()?;
-            let mut latest = super::load_reports(
-                &tx,
-                "r.project = ?1 AND r.period = ?2 AND r.revision =
-                    (SELECT MAX(r2.revision) FROM reports r2 WHERE r2.project = ?1 AND r2.period = ?2)",
-                &[project, period],
-            )?;
-            tx.commit()?;
-            Ok(latest.pop().map(|r| (r.revision, r.tables)))
+            };
+            let tables = super::revision_tables(c, project, period, revision)?;
+            Ok(Some((revision, tables)))
         })
     }
 

@@ -210,14 +210,9 @@ fn accept_one(
             replayed: true,
         });
     }
-    let revision: u32 = tx
-        .prepare_cached(
-            "SELECT COALESCE(MAX(revision), 0) + 1 FROM reports WHERE project = ?1 AND period = ?2",
-        )
-        .and_then(|mut st| st.query_row([&r.project, &r.period], |row| row.get(0)))
-        .map_err(StoreError::from)?;
+    let revision = super::latest_revision(tx, &r.project, &r.period)?.unwrap_or(0) + 1;
     if revision > 1 && r.checked_revision != revision - 1 {
-        let earlier = revision_tables(tx, &r.project, &r.period, revision - 1)?;
+        let earlier = super::revision_tables(tx, &r.project, &r.period, revision - 1)?;
         crate::verify::check_revision_cells(
             &|id, cell| format!("{id} cell {cell}"),
             revision - 1,
@@ -276,23 +271,4 @@ fn accept_one(
         revision,
         replayed: false,
     })
-}
-
-/// One stored revision's tables, inside the writer's transaction.
-fn revision_tables(
-    tx: &Connection,
-    project: &str,
-    period: &str,
-    revision: u32,
-) -> Result<Vec<NormalTable>, StoreError> {
-    let mut st = tx.prepare_cached(
-        "SELECT t.table_id, t.cell_values, t.contributors FROM report_tables t
-         JOIN reports r ON r.id = t.report
-         WHERE r.project = ?1 AND r.period = ?2 AND r.revision = ?3",
-    )?;
-    super::read_tables(
-        &mut st,
-        params![project, period, revision],
-        &format!("{project} {period} revision {revision}"),
-    )
 }

@@ -671,6 +671,45 @@ fn load_reports(
     Ok(out)
 }
 
+/// The latest stored revision of a project's report for a period.
+///
+/// The statements on the intake path are written so that SQLite keeps
+/// them prepared: with the bundled library's STAT4 planner, a `MAX(...)` or
+/// a join over the `(project, period, revision)` index is prepared again on
+/// every new binding, which cost more than the query itself.
+pub(crate) fn latest_revision(
+    c: &Connection,
+    project: &str,
+    period: &str,
+) -> Result<Option<u32>, StoreError> {
+    let mut st =
+        c.prepare_cached("SELECT revision FROM reports WHERE project = ?1 AND period = ?2")?;
+    let revisions = st.query_map([project, period], |r| r.get::<_, u32>(0))?;
+    let mut latest = None;
+    for r in revisions {
+        latest = latest.max(Some(r?));
+    }
+    Ok(latest)
+}
+
+/// One stored revision's tables.
+pub(crate) fn revision_tables(
+    c: &Connection,
+    project: &str,
+    period: &str,
+    revision: u32,
+) -> Result<Vec<NormalTable>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT table_id, cell_values, contributors FROM report_tables
+         WHERE report = (SELECT id FROM reports WHERE project = ?1 AND period = ?2 AND revision = ?3)",
+    )?;
+    read_tables(
+        &mut st,
+        params![project, period, revision],
+        &format!("{project} {period} revision {revision}"),
+    )
+}
+
 /// The tables a statement `SELECT table_id, cell_values, contributors ...`
 /// returns for `params`; `context` names what they belong to when stored
 /// JSON does not parse.
