@@ -221,6 +221,70 @@ enum Intake {
     Corrections,
 }
 
+/// What a report built to be expensive costs the gateway's verdict: the
+/// definition's tables with many cells hidden in patterns no agent would
+/// produce (the verdict's work grows with the blocks of hidden cells).
+fn hostile_patterns() {
+    let def = Definition::embedded();
+    let policy = prikk_privacy::Policy::default();
+    let auditor = prikk_privacy::audit::Auditor::new(def.shapes());
+    let exact = exact_tables(&def, 1, 40, |g| 1 + (g as i64 % 7));
+    type Hide = Box<dyn Fn(&prikk_privacy::Table, usize) -> bool>;
+    let patterns: Vec<(&str, Hide)> = vec![
+        ("every cell", Box::new(|_, _| true)),
+        ("every inner cell", Box::new(|t, i| t.shape.is_inner(i))),
+        (
+            "every other cell",
+            Box::new(|t, i| (i + t.shape.id.len()) % 2 == 0),
+        ),
+        (
+            "every cell of 1-4",
+            Box::new(|t, i| (1..5).contains(&t.values[i])),
+        ),
+    ];
+    let tiny = exact_tables(&def, 7, 3, |_| 1);
+    let patterns = patterns
+        .into_iter()
+        .map(|(what, hide)| (what, &exact, hide))
+        .chain(std::iter::once((
+            "a three-person project, every non-zero cell",
+            &tiny,
+            Box::new(|t: &prikk_privacy::Table, i: usize| t.values[i] != 0) as Hide,
+        )));
+    for (what, exact, hide) in patterns {
+        // A quantity has one status in every table it is in.
+        let hidden: std::collections::HashSet<String> = exact
+            .iter()
+            .flat_map(|t| {
+                (0..t.values.len())
+                    .filter(|&i| hide(t, i))
+                    .map(|i| t.shape.quantity(i))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let published: Vec<prikk_privacy::PublishedTable> = exact
+            .iter()
+            .map(|t| prikk_privacy::PublishedTable {
+                shape: t.shape.clone(),
+                cells: (0..t.values.len())
+                    .map(|i| (!hidden.contains(&t.shape.quantity(i))).then_some(t.values[i]))
+                    .collect(),
+            })
+            .collect();
+        let start = Instant::now();
+        let mut n = 0;
+        let mut passed = false;
+        while n < 3 || start.elapsed() < Duration::from_millis(500) {
+            passed = auditor.verdict(&published, &policy).passed;
+            n += 1;
+        }
+        println!(
+            "verdict of a hostile pattern ({what} hidden): {:.2} ms, passed: {passed}",
+            start.elapsed().as_secs_f64() * 1e3 / n as f64
+        );
+    }
+}
+
 async fn loopback_throughput(
     reports: usize,
     submitters: usize,
@@ -431,11 +495,13 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--audit-only") {
         audit_breakdown();
+        hostile_patterns();
         return;
     }
     ed25519_verifications();
     full_verification();
     audit_breakdown();
+    hostile_patterns();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
