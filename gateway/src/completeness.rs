@@ -10,7 +10,7 @@ use crate::store::Completeness;
 
 /// What the `collected` column says: `-`, the scope, or the scope with the
 /// summed revision when a later one arrived since.
-fn collected_text(r: &Completeness) -> String {
+pub(crate) fn collected_text(r: &Completeness) -> String {
     match (&r.collected, &r.latest) {
         (None, _) => "-".into(),
         (Some(c), Some(l)) if c.revision != l.revision => {

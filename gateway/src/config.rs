@@ -28,6 +28,10 @@ pub struct Config {
     pub insecure_plaintext: bool,
     /// Address of the Prometheus `/metrics` endpoint; none when absent.
     pub metrics_listen: Option<SocketAddr>,
+    /// Address of the read-only HTML dashboard (completeness and tables);
+    /// none when absent. It has no sign-in: bind it to loopback or serve it
+    /// behind an authenticating proxy.
+    pub dashboard_listen: Option<SocketAddr>,
     /// Report definition file; the embedded definition when absent.
     pub definition: Option<PathBuf>,
     /// k: the smallest count a report may publish (and the national tables'
@@ -99,6 +103,7 @@ impl Default for Config {
             tls_key: None,
             insecure_plaintext: false,
             metrics_listen: None,
+            dashboard_listen: None,
             definition: None,
             min_count: 5,
             periods: PeriodKind::ALL.to_vec(),

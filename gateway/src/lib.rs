@@ -13,8 +13,10 @@ pub mod aggregation;
 pub mod clock;
 pub mod completeness;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod export;
+mod http;
 pub mod merge;
 pub mod metrics;
 pub mod period;
@@ -238,7 +240,34 @@ pub async fn serve(
         ),
         None => None,
     };
-    gateway
+    let dashboard = match config.dashboard_listen {
+        Some(a) => {
+            let l = TcpListener::bind(a)
+                .await
+                .map_err(|source| GatewayError::Io {
+                    path: format!("dashboard address {a}").into(),
+                    source,
+                })?;
+            tracing::info!(addr = %a, "dashboard listening");
+            let (stop, mut stopped) = tokio::sync::watch::channel(false);
+            let d = Arc::new(dashboard::Dashboard::new(
+                gateway.store(),
+                gateway.definition.clone(),
+                config.min_count,
+            ));
+            let task = tokio::spawn(dashboard::serve(l, d, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }));
+            Some((stop, task))
+        }
+        None => None,
+    };
+    let result = gateway
         .run(listener, transport, metrics_listener, shutdown)
-        .await
+        .await;
+    if let Some((stop, task)) = dashboard {
+        let _ = stop.send(true);
+        let _ = task.await;
+    }
+    result
 }

@@ -56,6 +56,10 @@ enum Command {
         /// Prometheus /metrics listen address.
         #[arg(long)]
         metrics_listen: Option<SocketAddr>,
+        /// Read-only HTML dashboard listen address (no sign-in: loopback or
+        /// behind an authenticating proxy).
+        #[arg(long)]
+        dashboard_listen: Option<SocketAddr>,
         /// `leader` (the directorate's gateway) or `helper` (the independent
         /// party of secure aggregation); overrides `role` in the config.
         #[arg(long, value_enum)]
@@ -266,6 +270,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             tls_key,
             insecure_plaintext,
             metrics_listen,
+            dashboard_listen,
             role,
         } => {
             let mut c = match &config {
@@ -288,6 +293,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             c.insecure_plaintext |= insecure_plaintext;
             if metrics_listen.is_some() {
                 c.metrics_listen = metrics_listen;
+            }
+            if dashboard_listen.is_some() {
+                c.dashboard_listen = dashboard_listen;
             }
             c.validate()?;
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
@@ -504,43 +512,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Scope::Region(r) => ("region", r.clone()),
                 Scope::National => ("national", "Norway".to_string()),
             };
-            let since = |changed: &[String]| {
-                if changed.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; since collected: {} (applied where published)",
-                        changed.join(", ")
-                    )
-                }
-            };
-            let heading = match &source {
-                merge::Source::Published => format!(
-                    "{scope_name}, {period} ({included} project report(s), latest revisions)"
-                ),
-                merge::Source::Collection {
-                    batch,
-                    projects,
-                    changed_since,
-                } => format!(
-                    "{scope_name}, {period} ({included} project report(s), latest revisions; exact cells from secure aggregation over {projects} projects, batch {batch}{})",
-                    since(changed_since)
-                ),
-                merge::Source::Regions {
-                    collected,
-                    not_collected,
-                    changed_since,
-                } => format!(
-                    "{scope_name}, {period} ({included} project report(s), latest revisions; exact cells from {} regional secure-aggregation collections{}{})",
-                    collected.len(),
-                    if not_collected.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; not collected: {}", not_collected.join(", "))
-                    },
-                    since(changed_since)
-                ),
-            };
+            let heading = merge::heading(&source, included, &scope_name, &period);
             let mut sink: Box<dyn std::io::Write> = match &out {
                 Some(p) if format != Format::Xlsx => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(p)

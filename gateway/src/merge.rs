@@ -708,6 +708,49 @@ pub fn view(
     }))
 }
 
+/// The heading of a view of `included` project reports for `scope_name`
+/// and `period`: where its exact cells come from and what changed since
+/// they were collected. Exports and the dashboard show the same words.
+pub fn heading(source: &Source, included: usize, scope_name: &str, period: &str) -> String {
+    let since = |changed: &[String]| {
+        if changed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; since collected: {} (applied where published)",
+                changed.join(", ")
+            )
+        }
+    };
+    match source {
+        Source::Published => {
+            format!("{scope_name}, {period} ({included} project report(s), latest revisions)")
+        }
+        Source::Collection {
+            batch,
+            projects,
+            changed_since,
+        } => format!(
+            "{scope_name}, {period} ({included} project report(s), latest revisions; exact cells from secure aggregation over {projects} projects, batch {batch}{})",
+            since(changed_since)
+        ),
+        Source::Regions {
+            collected,
+            not_collected,
+            changed_since,
+        } => format!(
+            "{scope_name}, {period} ({included} project report(s), latest revisions; exact cells from {} regional secure-aggregation collections{}{})",
+            collected.len(),
+            if not_collected.is_empty() {
+                String::new()
+            } else {
+                format!("; not collected: {}", not_collected.join(", "))
+            },
+            since(changed_since)
+        ),
+    }
+}
+
 /// The tables for a scope, or `None` when a project has no report.
 pub fn for_scope(
     definition: &Definition,

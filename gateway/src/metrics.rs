@@ -1,11 +1,10 @@
-//! Prometheus counters and a latency histogram, and a minimal HTTP endpoint
+//! Prometheus counters and a latency histogram, and the HTTP endpoint
 //! serving them as text at `/metrics`.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::error::Refusal;
@@ -124,55 +123,28 @@ impl Metrics {
     }
 }
 
-/// Serves `GET /metrics` over plain HTTP/1.1 until `shutdown` completes. Each
-/// connection gets one response and is closed; requests are read with a size
-/// limit and a timeout.
+/// Serves `GET /metrics` over plain HTTP/1.1 until `shutdown` completes;
+/// every other request gets 404.
 pub async fn serve_metrics(
     listener: TcpListener,
     metrics: std::sync::Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let conn = tokio::select! {
-            _ = &mut shutdown => return,
-            c = listener.accept() => c,
-        };
-        let Ok((mut stream, _)) = conn else { continue };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            let mut len = 0;
-            let read = tokio::time::timeout(Duration::from_secs(5), async {
-                while len < buf.len() {
-                    let n = stream.read(&mut buf[len..]).await?;
-                    if n == 0 {
-                        break;
-                    }
-                    len += n;
-                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-                Ok::<_, std::io::Error>(())
-            })
-            .await;
-            if !matches!(read, Ok(Ok(()))) {
-                return;
-            }
-            let head = String::from_utf8_lossy(&buf[..len]);
-            let line = head.lines().next().unwrap_or("");
-            let (status, body) = if line.starts_with("GET /metrics ") || line == "GET /metrics" {
-                ("200 OK", metrics.render())
+    crate::http::serve(
+        listener,
+        move |req: hyper::Request<hyper::body::Incoming>| {
+            let answer = if req.method() == hyper::Method::GET && req.uri().path() == "/metrics" {
+                (hyper::StatusCode::OK, metrics.render())
             } else {
-                ("404 Not Found", "not found\n".to_string())
+                (hyper::StatusCode::NOT_FOUND, "not found\n".to_string())
             };
-            let resp = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(resp.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        });
-    }
+            std::future::ready(crate::http::response(
+                answer.0,
+                "text/plain; version=0.0.4",
+                answer.1,
+            ))
+        },
+        shutdown,
+    )
+    .await;
 }

@@ -509,6 +509,20 @@ impl Store {
         })
     }
 
+    /// Every period with stored reports, newest first, with how many
+    /// projects reported for it.
+    pub fn periods(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT period, COUNT(DISTINCT project) FROM reports GROUP BY period ORDER BY period DESC",
+            )?;
+            let rows = st
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
     /// Every registered project and its latest report for a period, if any.
     pub fn completeness(&self, period: &str) -> Result<Vec<Completeness>, StoreError> {
         let projects = self.projects()?;

@@ -5,12 +5,11 @@
 
 use std::sync::Arc;
 
-use prikk_gateway::FixedClock;
 use prikk_gateway::error::Refusal;
 use prikk_gateway::export;
 use prikk_gateway::merge::{self, MergedCell, Scope};
 use prikk_gateway::period::PeriodKind;
-use prikk_gateway::store::{Intake, RegisteredKey, Store};
+use prikk_gateway::store::RegisteredKey;
 use prikk_gateway::verify::{DpMinimum, Verifier};
 use prikk_privacy::dp::{
     BitSource, DpPolicy, LossUnit, OsRandom, PrivacyLoss, Rational, noise_report,
@@ -176,11 +175,8 @@ fn a_dp_report_without_parameters_or_with_weak_noise_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merged_noisy_cells_get_the_root_of_the_summed_variances() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("g.db");
-    let store = Arc::new(Store::open(&db).unwrap());
+    let (store, intake, writer) = store_and_intake(dir.path());
     let def = Definition::embedded();
-    let (intake, writer) =
-        Intake::start(&db, Arc::new(signer()), Arc::new(FixedClock::new(T0))).unwrap();
     // a and b report with noise of different strength; c by suppression.
     let mut expected_noisy = Vec::new();
     for (p, eps, seed) in [("a", "1", 11u64), ("b", "2", 12)] {

@@ -2,6 +2,7 @@
 //! rcgen certificates, servers on 127.0.0.1:0.
 
 mod cli;
+mod dashboard;
 mod dp;
 mod intake;
 mod merge;

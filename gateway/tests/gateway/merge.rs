@@ -152,11 +152,8 @@ fn national_policy_suppresses_small_exact_merged_cells() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_correction_checked_against_an_older_revision_is_checked_again_on_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("g.db");
-    let store = Arc::new(Store::open(&db).unwrap());
+    let (store, intake, writer) = store_and_intake(dir.path());
     let def = Definition::embedded();
-    let (intake, writer) =
-        Intake::start(&db, Arc::new(signer()), Arc::new(FixedClock::new(T0))).unwrap();
     let a = enrol(&store, "a", "vest");
     let t = exact_tables(&def, 1, 30, |_| 5);
     let birth = |k: &[&str]| k[0] == "admitted.terminated.birth";

@@ -340,3 +340,20 @@ pub(crate) fn normal_tables(
         })
         .collect()
 }
+
+/// A store in `dir` and an intake writer on it, for tests that store
+/// reports without the gRPC service.
+pub(crate) fn store_and_intake(
+    dir: &Path,
+) -> (
+    Arc<prikk_gateway::Store>,
+    prikk_gateway::store::Intake,
+    std::thread::JoinHandle<()>,
+) {
+    let db = dir.join("g.db");
+    let store = Arc::new(prikk_gateway::Store::open(&db).unwrap());
+    let (intake, writer) =
+        prikk_gateway::store::Intake::start(&db, Arc::new(signer()), Arc::new(FixedClock::new(T0)))
+            .unwrap();
+    (store, intake, writer)
+}
