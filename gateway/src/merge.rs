@@ -870,16 +870,20 @@ mod tests {
         assert_eq!(other.cells[0], MergedCell::Exact(3));
     }
 
+    /// The status table's cells of women who left for a birth and who moved.
+    fn births_and_moves(def: &Definition) -> (usize, usize) {
+        let status = &def.table("status").unwrap().shape;
+        let cell = |code: &str| status.cell_by_codes(&[code, "female"]).unwrap();
+        (
+            cell("admitted.terminated.birth"),
+            cell("admitted.terminated.moved"),
+        )
+    }
+
     #[test]
     fn a_collection_is_brought_up_to_date_with_later_reports() {
         let def = Definition::embedded();
-        let status = def.table("status").unwrap().shape.clone();
-        let births = status
-            .cell_by_codes(&["admitted.terminated.birth", "female"])
-            .unwrap();
-        let moved = status
-            .cell_by_codes(&["admitted.terminated.moved", "female"])
-            .unwrap();
+        let (births, moved) = births_and_moves(&def);
         let total = 0;
         let cell = |b: Option<i64>, m: Option<i64>, t: i64| {
             move |id: &str, i: usize| match (id, i) {
@@ -950,13 +954,7 @@ mod tests {
     #[test]
     fn exact_lower_bound_and_national_policy() {
         let def = Definition::embedded();
-        let status = def.table("status").unwrap().shape.clone();
-        let births = status
-            .cell_by_codes(&["admitted.terminated.birth", "female"])
-            .unwrap();
-        let moved = status
-            .cell_by_codes(&["admitted.terminated.moved", "female"])
-            .unwrap();
+        let (births, moved) = births_and_moves(&def);
         // Project a suppresses births and publishes 5 moved; b publishes 6 births.
         let a = report("a", "vest", &def, |t, i| {
             if t == "status" && i == births {

@@ -615,12 +615,9 @@ fn tighten_from_sums(
         None => (sum.1 == 1).then_some(sum.0),
     };
     for &(v, cv) in coef {
+        // Each unknown is in the relation once, so its bounds are still the
+        // ones summed (each below `TERM_LIMIT`).
         let (own_min, own_max) = term(cv, lo[v], hi[v]);
-        if own_min.is_some_and(|t| t.abs() >= TERM_LIMIT)
-            || own_max.is_some_and(|t| t.abs() >= TERM_LIMIT)
-        {
-            return tighten_term_by_term(coef, rhs, lo, hi, changed);
-        }
         let rest_min = rest(sums[0], own_min);
         let rest_max = rest(sums[1], own_max);
         // cv * x_v lies in [rhs - rest_max, rhs - rest_min].

@@ -7,9 +7,8 @@ use prikk_privacy::{
     Dimension, Measure, Policy, PublishedTable, Table, TableShape, audit, protect,
 };
 
-fn flat(id: &str, codes: &[&str]) -> Arc<Dimension> {
-    Arc::new(Dimension::flat(id, codes))
-}
+mod common;
+use common::flat;
 
 fn one_way(values: &[i64]) -> Table {
     let codes: Vec<String> = (0..values.len()).map(|i| format!("c{i}")).collect();
@@ -28,15 +27,7 @@ fn one_way(values: &[i64]) -> Table {
 }
 
 fn publish(t: &Table, hidden: &[usize]) -> PublishedTable {
-    PublishedTable {
-        shape: t.shape.clone(),
-        cells: t
-            .values
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| (!hidden.contains(&i)).then_some(v))
-            .collect(),
-    }
+    common::publish(t, |i| hidden.contains(&i))
 }
 
 #[test]

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use prikk_privacy::{
-    Dimension, Measure, Policy, PublishedTable, Table, TableShape, audit, protect,
-    unprotected_small_cells,
+    Dimension, Measure, Policy, PublishedTable, TableShape, audit, protect, unprotected_small_cells,
 };
 use proptest::prelude::*;
+
+mod common;
+use common::fill;
 
 fn shape(rows: usize, cols: usize, hierarchical: bool) -> Arc<TableShape> {
     let row_codes: Vec<String> = (0..rows).map(|i| format!("r{i}")).collect();
@@ -44,21 +46,6 @@ fn shape(rows: usize, cols: usize, hierarchical: bool) -> Arc<TableShape> {
     ))
 }
 
-fn table(shape: Arc<TableShape>, values: &[i64]) -> Table {
-    let mut t = Table::zeros(shape.clone());
-    let leaves: Vec<usize> = (0..shape.dimensions[0].categories.len())
-        .filter(|&i| shape.dimensions[0].is_leaf(i) && i != 0)
-        .collect();
-    let cols = shape.dimensions[1].categories.len() - 1;
-    let mut it = values.iter().cycle();
-    for &r in &leaves {
-        for c in 1..=cols {
-            t.add_inner(&[r, c], *it.next().unwrap_or(&0));
-        }
-    }
-    t
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
 
@@ -69,7 +56,7 @@ proptest! {
         values in proptest::collection::vec(prop_oneof![Just(0i64), 1i64..5, 5i64..40], 1..30),
     ) {
         let rows = if hierarchical { rows.max(4) } else { rows };
-        let t = table(shape(rows, cols, hierarchical), &values);
+        let t = fill(shape(rows, cols, hierarchical), &values);
         prop_assert!(t.margins_add_up());
         let policy = Policy { protect_zeros, ..Policy::default() };
         let p = protect(std::slice::from_ref(&t), &policy);
