@@ -132,7 +132,8 @@ pub enum ConfigError {
         /// Cause.
         source: std::io::Error,
     },
-    /// The file is not valid TOML or has unknown or mistyped keys.
+    /// The file is not valid TOML, has unknown or mistyped keys, or a value
+    /// out of range (then the position is that of its key).
     #[error("{path}:{line}:{column}: {message}")]
     Syntax {
         /// File.
@@ -162,7 +163,18 @@ impl Config {
                 message: e.message().to_string(),
             }
         })?;
-        config.validate()?;
+        config.validate().map_err(|e| match e {
+            ConfigError::Invalid(message) => match locate(text, &message) {
+                Some((line, column)) => ConfigError::Syntax {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    message,
+                },
+                None => ConfigError::Invalid(format!("{}: {message}", path.display())),
+            },
+            e => e,
+        })?;
         Ok(config)
     }
 
@@ -262,6 +274,19 @@ pub fn default_receipt_key_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The line and column of the key a validation finding names (its first
+/// word; the last part of a dotted name), if the file sets it.
+fn locate(text: &str, message: &str) -> Option<(usize, usize)> {
+    let key = message.split([' ', ':']).next()?.rsplit('.').next()?;
+    text.lines().enumerate().find_map(|(i, l)| {
+        let t = l.trim_start();
+        let rest = t.strip_prefix(key)?;
+        rest.trim_start()
+            .starts_with('=')
+            .then(|| (i + 1, l.chars().count() - t.chars().count() + 1))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +313,37 @@ mod tests {
             .unwrap_err();
             assert!(e.to_string().contains("dp_min_laplace_scale"), "{e}");
         }
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_at_their_key() {
+        let e = Config::parse(
+            "listen = \"127.0.0.1:1\"\n  min_count = 1\n",
+            Path::new("g.toml"),
+        )
+        .unwrap_err();
+        let ConfigError::Syntax { line, column, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!((*line, *column), (2, 3), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("g.toml:2:3: min_count must be at least 2"),
+            "{e}"
+        );
+        // A rule over two keys points at the first; one the file does not
+        // set still names the file.
+        let e = Config::parse("tls_key = \"k.pem\"\n", Path::new("g.toml")).unwrap_err();
+        assert!(
+            e.to_string().contains("g.toml: tls_cert and tls_key"),
+            "{e}"
+        );
+        let e = Config::parse("\ntls_cert = \"c.pem\"\n", Path::new("g.toml")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("g.toml:2:1: tls_cert and tls_key"),
+            "{e}"
+        );
     }
 
     #[test]
