@@ -373,17 +373,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 region.as_deref(),
                 SystemClock.now_unix(),
             ))?;
-            println!(
-                "collected {} aggregate for {period}: batch {}, {} projects ({})",
-                summary.scope,
-                summary.batch_id,
-                summary.projects.len(),
-                summary.projects.join(", ")
-            );
-            println!(
-                "{} cells; {} checked against the published project cells; {} suppressed by the policy, {} to protect project cells ({} audit rounds)",
-                summary.cells, summary.checked, summary.primary, summary.secondary, summary.rounds
-            );
+            print!("{}", prikk_gateway::aggregation::collect::describe(&period, &summary));
             Ok(())
         }
         Command::Register {

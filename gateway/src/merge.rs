@@ -219,10 +219,14 @@ pub fn merge(definition: &Definition, reports: &[&StoredReport]) -> Vec<MergedTa
             let is_sum = matches!(shape.measure, Measure::Sum(_));
             let mut contributors = vec![0i64; n];
             for r in reports {
+                // A table the report does not publish (one sent only as
+                // secret shares) is an unknown contribution to every cell.
                 let Some(t) = r.tables.iter().find(|t| t.id == shape.id) else {
+                    suppressed.iter_mut().for_each(|s| *s += 1);
                     continue;
                 };
                 if t.values.len() != n {
+                    suppressed.iter_mut().for_each(|s| *s += 1);
                     continue;
                 }
                 for (i, v) in t.values.iter().enumerate() {
@@ -312,9 +316,20 @@ pub fn regional(
     region: &str,
     min_count: u32,
 ) -> Vec<MergedTable> {
+    for_group(definition, reports, &[region], min_count)
+}
+
+/// The latest reports of several regions merged (a region group), with the
+/// policy applied.
+pub fn for_group(
+    definition: &Definition,
+    reports: &[StoredReport],
+    regions: &[&str],
+    min_count: u32,
+) -> Vec<MergedTable> {
     let rs: Vec<&StoredReport> = matching(definition, reports)
         .into_iter()
-        .filter(|r| r.region == region)
+        .filter(|r| regions.contains(&r.region.as_str()))
         .collect();
     let mut t = merge(definition, &rs);
     apply_policy(&mut t, min_count);
@@ -636,8 +651,35 @@ pub fn view(
             }));
         }
     };
-    if let Some(col) = collections.iter().find(|c| c.scope == label) {
+    // A region's collection may be its group with other small regions
+    // (`region:agder+rogaland`): the view is then the group's.
+    let group_of = |c: &&Collection| match (scope, c.scope.strip_prefix("region:")) {
+        (Scope::Region(r), Some(g)) => g.split('+').any(|x| x == r),
+        _ => false,
+    };
+    if let Some(col) = collections
+        .iter()
+        .find(|c| c.scope == label)
+        .or_else(|| collections.iter().find(group_of))
+    {
         let collected = store.reports_by_id(&col.report_ids)?;
+        let group: Vec<&str> = col
+            .scope
+            .strip_prefix("region:")
+            .map(|g| g.split('+').collect())
+            .unwrap_or_default();
+        let in_scope: Vec<&StoredReport> = match scope {
+            Scope::Region(_) => matching
+                .iter()
+                .copied()
+                .filter(|r| group.contains(&r.region.as_str()))
+                .collect(),
+            _ => in_scope,
+        };
+        if group.len() > 1 {
+            tables = for_group(definition, &reports, &group, min_count);
+            attach_noise(store, &reports, scope, &mut tables)?;
+        }
         let changed = changes(&collected, &in_scope);
         apply_collection(&mut tables, col, &changed);
         return Ok(Some(View {

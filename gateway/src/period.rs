@@ -74,6 +74,26 @@ impl Period {
     }
 }
 
+impl Period {
+    /// The last month of the period (1-12). Status is counted as of the
+    /// period's last day, so periods that end in the same month of the same
+    /// year are one snapshot of the same people: 2006, 2006-H2, 2006-Q4 and
+    /// 2006-12.
+    pub fn last_month(&self) -> u8 {
+        match self.kind {
+            PeriodKind::Year => 12,
+            PeriodKind::Half => self.index * 6,
+            PeriodKind::Quarter => self.index * 3,
+            PeriodKind::Month => self.index,
+        }
+    }
+
+    /// The as-of date's month as `YYYY-MM`: the snapshot this period counts.
+    pub fn as_of(&self) -> String {
+        format!("{}-{:02}", self.year, self.last_month())
+    }
+}
+
 impl fmt::Display for Period {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
@@ -88,6 +108,18 @@ impl fmt::Display for Period {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn periods_ending_on_the_same_day_are_one_snapshot() {
+        let as_of = |s: &str| Period::parse(s).unwrap().as_of();
+        for s in ["2006", "2006-H2", "2006-Q4", "2006-12"] {
+            assert_eq!(as_of(s), "2006-12", "{s}");
+        }
+        assert_eq!(as_of("2006-H1"), as_of("2006-Q2"));
+        assert_eq!(as_of("2006-H1"), "2006-06");
+        assert_ne!(as_of("2006-Q3"), as_of("2006-H2"));
+        assert_ne!(as_of("2005"), as_of("2006"));
+    }
 
     #[test]
     fn valid_periods_round_trip() {

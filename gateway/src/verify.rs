@@ -180,8 +180,25 @@ impl Verifier {
             });
         }
         let mode = protection_mode(&report)?;
-        let (tables, published) = self.check_tables(&report, mode)?;
-        self.check_protection(&report, mode, &tables, &published)?;
+        // A report with secret shares publishes no table: its tables reach
+        // the directorate only summed over a group of projects.
+        let tables = if report.shares.is_some() {
+            if !self.definition.aggregate_only() {
+                return Err(Refusal::Shares(
+                    "this definition releases its tables per project, not as shares".into(),
+                ));
+            }
+            if !report.tables.is_empty() {
+                return Err(Refusal::Shares(
+                    "a report with secret shares must not publish tables".into(),
+                ));
+            }
+            Vec::new()
+        } else {
+            let (tables, published) = self.check_tables(&report, mode)?;
+            self.check_protection(&report, mode, &tables, &published)?;
+            tables
+        };
         if report.project != key.project {
             return Err(Refusal::WrongProject {
                 key_project: key.project.clone(),

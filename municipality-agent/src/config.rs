@@ -91,6 +91,20 @@ pub struct SecureAggregationConfig {
     /// File with the helper's X25519 public key (64 hex digits, from
     /// `gateway public-key --role helper` run by the helper's operator).
     pub helper_key: Option<PathBuf>,
+    /// The fewest distinct projects this agent's shares may be summed with,
+    /// in every region group. It is part of the signed share statement, so
+    /// the helper applies it even when its own minimum is lower.
+    pub min_projects: Option<u32>,
+}
+
+/// The floor on projects per group when the config names none.
+pub const DEFAULT_MIN_PROJECTS: u32 = 5;
+
+impl SecureAggregationConfig {
+    /// The floor on projects per group in force.
+    pub fn min_projects(&self) -> u32 {
+        self.min_projects.unwrap_or(DEFAULT_MIN_PROJECTS)
+    }
 }
 
 /// A number as the data protection officer writes it: a string such as

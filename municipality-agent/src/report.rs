@@ -88,6 +88,18 @@ pub enum ReportError {
     /// Noise could not be planned or drawn.
     #[error("adding differentially private noise failed: {0}")]
     Noise(#[from] DpError),
+    /// Secret shares need a definition released at aggregate level.
+    #[error(
+        "secure aggregation is configured, but definition {0} releases its tables per project; \
+         use a definition whose tables are released at aggregate level, or remove [secure_aggregation]"
+    )]
+    NotAggregate(String),
+    /// Secret shares carry exact counts; noise per project would add nothing.
+    #[error(
+        "secure aggregation releases exact sums that the directorate protects at the national level; \
+         it cannot be combined with protection mode {0} (use mode = \"suppression\")"
+    )]
+    SharesWithNoise(ProtectionMode),
 }
 
 /// The differential-privacy settings of a protection policy.
@@ -153,6 +165,9 @@ pub struct Prepared {
     pub mode: ProtectionMode,
     /// In the dp modes: the noise and what it costs.
     pub dp: Option<DpRelease>,
+    /// The tables leave only as secret shares (none is published): the
+    /// definition releases them at aggregate level and a helper is configured.
+    pub shared: bool,
 }
 
 impl Prepared {
@@ -269,7 +284,92 @@ pub fn prepare_with_rng<R: TryRngCore>(
         report,
         mode: policy.mode,
         dp,
+        shared: false,
     })
+}
+
+/// Like [`prepare_with`], for an agent with a secure-aggregation helper and
+/// a definition released at aggregate level: no table is published. The
+/// exact tables stay in [`Prepared::protected`] (`tables`) for the secret
+/// shares, every cell marked as not published. The report id binds the
+/// exact tables through a digest keyed with the agent's signing key, so a
+/// correction that changes any count gets a new id, while the gateway,
+/// which never holds that key, cannot test guesses of the counts against it.
+pub fn prepare_shared(
+    def: &Definition,
+    input: &Path,
+    period: &str,
+    project: Option<&str>,
+    policy: &ProtectionPolicy,
+    signer: &prikk_proto::Signer,
+) -> Result<Prepared, ReportError> {
+    if !def.aggregate_only() {
+        return Err(ReportError::NotAggregate(format!("{} v{}", def.id, def.version)));
+    }
+    if policy.mode.adds_noise() {
+        return Err(ReportError::SharesWithNoise(policy.mode));
+    }
+    let period = Period::parse(period)?;
+    let opts = IngestOptions {
+        project: project.map(str::to_string),
+        as_of: Some(period.last),
+    };
+    let data = ingest_file(input, def, &opts)?;
+    let tables = aggregate(def, &data, period.last)?;
+    let hidden: Vec<Vec<bool>> = tables.iter().map(|t| vec![true; t.shape.len()]).collect();
+    let none: Vec<Vec<bool>> = tables.iter().map(|t| vec![false; t.shape.len()]).collect();
+    let protected = Protected {
+        tables,
+        suppressed: hidden,
+        primary: none,
+        primary_count: 0,
+        secondary_count: 0,
+        audit: AuditReport {
+            passed: true,
+            ..AuditReport::default()
+        },
+    };
+    let mut report = pb::Report {
+        report_id: String::new(),
+        project: data.project.clone(),
+        period: period.text.clone(),
+        definition_id: def.id.clone(),
+        definition_version: def.version,
+        created_unix: 0,
+        agent_version: AGENT_VERSION.to_string(),
+        shares: None,
+        policy: Some(policy_summary(&policy.suppression)),
+        tables: Vec::new(),
+    };
+    report.report_id = shared_report_id(&report, &protected.tables, signer);
+    Ok(Prepared {
+        project: data.project,
+        period,
+        policy: policy.suppression.clone(),
+        summary: data.summary,
+        protected,
+        report,
+        mode: policy.mode,
+        dp: None,
+        shared: true,
+    })
+}
+
+/// The id of a report whose tables leave only as shares: the public
+/// content's digest together with a keyed digest of the exact values.
+fn shared_report_id(report: &pb::Report, exact: &[Table], signer: &prikk_proto::Signer) -> String {
+    let mut r = report.clone();
+    r.report_id.clear();
+    r.created_unix = 0;
+    r.shares = None;
+    let mut bytes = Vec::new();
+    for v in prikk_privacy::layout::flatten(exact) {
+        bytes.extend_from_slice(&v.to_be_bytes());
+    }
+    let keyed = signer.keyed_digest("prikk.report-id.v1", &bytes);
+    let mut message = r.encode_to_vec();
+    message.extend_from_slice(&keyed);
+    hex::encode(&digest(&SHA256, &message).as_ref()[..16])
 }
 
 /// The local view of a noised report: the exact tables (never leave), and in
@@ -489,7 +589,7 @@ pub fn keep_earlier_suppression(
     prepared: &mut Prepared,
     earlier: &pb::Report,
 ) -> Result<usize, ReportError> {
-    if prepared.mode.adds_noise() {
+    if prepared.mode.adds_noise() || prepared.shared {
         return Ok(0);
     }
     let mut keep: Vec<Vec<bool>> = def

@@ -51,35 +51,30 @@ impl HelperKey {
 }
 
 /// Adds the secret shares of `exact` to `report` (whose id is already set).
+/// `min_projects` is the agent's floor on distinct projects per group; it
+/// is signed with the statement.
 pub fn attach_shares(
     report: &mut pb::Report,
     exact: &[Table],
     helper: &HelperKey,
     signer: &Signer,
+    min_projects: u32,
 ) -> Result<(), ShareError> {
     let values = layout::flatten(exact);
     let cells = u32::try_from(values.len()).map_err(|_| ShareError::Malformed)?;
-    let helper_key_id = helper.key_id();
-    let ctx = ShareContext {
-        report_id: &report.report_id,
-        project: &report.project,
-        period: &report.period,
-        definition_id: &report.definition_id,
-        definition_version: report.definition_version,
+    let mut shares = pb::SecretShares {
+        helper_key_id: helper.key_id(),
         cells,
-        helper_key_id: &helper_key_id,
+        min_projects,
+        ..Default::default()
     };
     let seed = share::random_seed()?;
+    let ctx = ShareContext::of_report(report, &shares);
     let sealed = share::seal_seed(&helper.public, &seed, &ctx)?;
-    let leader_share = share::leader_share(&values, &seed)?;
-    let statement_signature = share::sign_statement(signer, &ctx, &sealed);
-    report.shares = Some(pb::SecretShares {
-        helper_key_id: helper_key_id.clone(),
-        sealed_seed: sealed,
-        leader_share,
-        cells,
-        statement_signature,
-    });
+    shares.statement_signature = share::sign_statement(signer, &ctx, &sealed);
+    shares.leader_share = share::leader_share(&values, &seed)?;
+    shares.sealed_seed = sealed;
+    report.shares = Some(shares);
     Ok(())
 }
 
@@ -111,17 +106,10 @@ mod tests {
             definition_version: def.version,
             ..Default::default()
         };
-        attach_shares(&mut report, &exact, &key, &signer).unwrap();
+        attach_shares(&mut report, &exact, &key, &signer, 7).unwrap();
         let s = report.shares.as_ref().unwrap();
-        let ctx = ShareContext {
-            report_id: "r1",
-            project: "p",
-            period: "2026",
-            definition_id: &def.id,
-            definition_version: def.version,
-            cells: s.cells,
-            helper_key_id: &s.helper_key_id,
-        };
+        assert_eq!(s.min_projects, 7);
+        let ctx = ShareContext::of_report(&report, s);
         share::verify_statement(
             signer.public_key(),
             &ctx,

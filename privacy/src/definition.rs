@@ -123,6 +123,35 @@ pub struct DimensionSpec {
     pub source: DimensionSource,
 }
 
+/// How a table is released.
+///
+/// A project-level table leaves the municipality protected (suppressed and
+/// audited) and is stored per project by the directorate. An aggregate-level
+/// table, when the agent has a secure-aggregation helper configured, leaves
+/// only as secret shares: the directorate sees it only summed over a batch of
+/// projects (at least the helper's minimum in every region group) and
+/// protected at that level. Without a helper an agent has no way to send a
+/// share, and releases every table per project, protected, as before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Release {
+    /// Protected per project.
+    #[default]
+    Project,
+    /// Only as secret shares, summed over projects.
+    Aggregate,
+}
+
+impl Release {
+    /// The level as the definition file writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Project => "project",
+            Self::Aggregate => "aggregate",
+        }
+    }
+}
+
 /// A table of the definition.
 #[derive(Debug, Clone)]
 pub struct TableSpec {
@@ -132,6 +161,8 @@ pub struct TableSpec {
     pub title: String,
     /// Dimension specs, in the table's dimension order.
     pub dimensions: Vec<DimensionSpec>,
+    /// How the table is released.
+    pub release: Release,
 }
 
 /// A loaded, validated report definition.
@@ -205,6 +236,8 @@ struct RawTable {
     by_gender: bool,
     #[serde(default)]
     sum: Option<String>,
+    #[serde(default)]
+    release: Release,
 }
 
 fn yes() -> bool {
@@ -348,10 +381,35 @@ impl Definition {
                 shape: Arc::new(shape),
                 title: rt.title.clone(),
                 dimensions: specs,
+                release: rt.release,
             });
         }
         if tables.is_empty() {
             return Err(ctx.err_at(0, "a definition needs at least one table"));
+        }
+        // Every table counts people of the same project, so a table released
+        // per project bounds that project's contribution to every exact sum
+        // of an aggregate-level table (5 published work exits mean at least
+        // 5 people in the status cell). Next to an exact regional sum that
+        // can pin a project's small cells, so one definition never mixes
+        // the two levels.
+        if let (Some(p), Some(a)) = (
+            raw.tables.iter().find(|t| t.get_ref().release == Release::Project),
+            raw.tables.iter().find(|t| t.get_ref().release == Release::Aggregate),
+        ) {
+            let (first, second) = if p.span().start > a.span().start { (p, a) } else { (a, p) };
+            return Err(ctx.err_at(
+                first.span().start,
+                format!(
+                    "table `{}` is released at {} level but table `{}` at {} level; \
+                     a definition releases every table at one level (a count published per \
+                     project bounds the same people's share of an exact aggregate)",
+                    first.get_ref().id,
+                    first.get_ref().release.as_str(),
+                    second.get_ref().id,
+                    second.get_ref().release.as_str(),
+                ),
+            ));
         }
         Ok(Definition {
             id: raw.id,
@@ -389,6 +447,13 @@ impl Definition {
     /// The table with this id.
     pub fn table(&self, id: &str) -> Option<&TableSpec> {
         self.tables.iter().find(|t| t.shape.id == id)
+    }
+
+    /// Whether the tables are released only as secret shares, summed over
+    /// projects, when the agent has a helper (the definition releases every
+    /// table at one level).
+    pub fn aggregate_only(&self) -> bool {
+        self.tables.iter().all(|t| t.release == Release::Aggregate)
     }
 
     /// All table shapes in report order.

@@ -13,6 +13,7 @@ pub mod definition;
 mod gauss;
 mod interval;
 pub mod layout;
+pub mod geography;
 pub mod levels;
 pub mod protect;
 pub mod table;

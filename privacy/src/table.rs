@@ -363,11 +363,18 @@ impl Table {
     }
 
     /// Whether every relation holds.
+    /// Sums are taken in 128 bits, so values near the ends of `i64` cannot
+    /// wrap into a false "adds up".
     pub fn margins_add_up(&self) -> bool {
+        let sum = |v: &[i64], cells: &[usize]| -> Option<i128> {
+            cells.iter().map(|&p| v.get(p).map(|&x| i128::from(x))).sum()
+        };
+        let one = |v: &[i64], cell: usize| v.get(cell).map(|&x| i128::from(x));
         self.shape.relations().iter().all(|r| {
-            let s: i64 = r.parts.iter().map(|&p| self.values[p]).sum();
-            let c: i64 = r.parts.iter().map(|&p| self.contributors[p]).sum();
-            s == self.values[r.total] && c == self.contributors[r.total]
+            let holds = |v: &[i64]| {
+                matches!((sum(v, &r.parts), one(v, r.total)), (Some(a), Some(b)) if a == b)
+            };
+            holds(&self.values) && holds(&self.contributors)
         })
     }
 }
@@ -401,6 +408,17 @@ mod tests {
         assert_eq!(t.values[s.cell_by_codes(&["a", "total"]).unwrap()], 3);
         assert!(t.margins_add_up());
         t.values[0] += 1;
+        assert!(!t.margins_add_up());
+    }
+
+    #[test]
+    fn margins_that_only_add_up_after_wrapping_do_not_add_up() {
+        let gender = Arc::new(Dimension::flat("gender", &["female", "male"]));
+        let s = Arc::new(TableShape::new("w".into(), vec![gender], Measure::Count, "total".into()));
+        let mut t = Table::zeros(s.clone());
+        // i64::MAX + 2 wraps to i64::MIN + 1 in 64 bits.
+        t.values = vec![i64::MIN + 1, i64::MAX, 2];
+        t.contributors = t.values.clone();
         assert!(!t.margins_add_up());
     }
 

@@ -31,6 +31,10 @@ pub const SHARE_DOMAIN: &[u8] = b"prikk.share.v1\0";
 pub const COLLECT_DOMAIN: &[u8] = b"prikk.collect.v1\0";
 /// Domain prefix for the helper's signed aggregate share.
 pub const AGGREGATE_DOMAIN: &[u8] = b"prikk.aggregate.v1\0";
+/// Domain prefix for the leader's signed check request.
+pub const CHECK_DOMAIN: &[u8] = b"prikk.check.v1\0";
+/// Domain prefix for the helper's signed residual shares.
+pub const CHECKED_DOMAIN: &[u8] = b"prikk.checked.v1\0";
 
 const SEAL_VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
@@ -83,12 +87,42 @@ pub struct ShareContext<'a> {
     pub cells: u32,
     /// Key id of the helper's encryption key.
     pub helper_key_id: &'a str,
+    /// The agent's floor on distinct projects per group.
+    pub min_projects: u32,
 }
 
-impl ShareContext<'_> {
+impl<'a> ShareContext<'a> {
+    /// The context of a report's shares, as the agent signed it.
+    pub fn of_report(report: &'a crate::pb::Report, shares: &'a crate::pb::SecretShares) -> Self {
+        Self {
+            report_id: &report.report_id,
+            project: &report.project,
+            period: &report.period,
+            definition_id: &report.definition_id,
+            definition_version: report.definition_version,
+            cells: shares.cells,
+            helper_key_id: &shares.helper_key_id,
+            min_projects: shares.min_projects,
+        }
+    }
+
+    /// The context of one item of a collect request.
+    pub fn of_item(item: &'a crate::pb::ShareItem) -> Self {
+        Self {
+            report_id: &item.report_id,
+            project: &item.project,
+            period: &item.period,
+            definition_id: &item.definition_id,
+            definition_version: item.definition_version,
+            cells: item.cells,
+            helper_key_id: &item.helper_key_id,
+            min_projects: item.min_projects,
+        }
+    }
+
     /// Canonical bytes: a label, then each field length-prefixed.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = b"prikk.share-context.v1".to_vec();
+        let mut out = b"prikk.share-context.v2".to_vec();
         for field in [
             self.report_id.as_bytes(),
             self.project.as_bytes(),
@@ -97,6 +131,7 @@ impl ShareContext<'_> {
             &self.definition_version.to_be_bytes(),
             &self.cells.to_be_bytes(),
             self.helper_key_id.as_bytes(),
+            &self.min_projects.to_be_bytes(),
         ] {
             out.extend_from_slice(&(field.len() as u32).to_be_bytes());
             out.extend_from_slice(field);
@@ -343,6 +378,7 @@ mod tests {
             definition_version: 1,
             cells: 4,
             helper_key_id: helper,
+            min_projects: 5,
         }
     }
 

@@ -56,6 +56,9 @@ pub fn payload_sha256(bytes: &[u8]) -> [u8; 32] {
 pub struct Signer {
     pair: Ed25519KeyPair,
     key_id: KeyId,
+    /// A secret derived from the private key, for keyed digests that only
+    /// this key's holder can compute (never the private key itself).
+    derived: [u8; 32],
 }
 
 impl std::fmt::Debug for Signer {
@@ -72,7 +75,29 @@ impl Signer {
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
             .map_err(|_| SignError::BadPrivateKey)?;
         let key_id = key_id_of(pair.public_key().as_ref());
-        Ok(Self { pair, key_id })
+        let mut label = b"prikk.derived-secret.v1\0".to_vec();
+        label.extend_from_slice(pkcs8);
+        let mut derived = [0u8; 32];
+        derived.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &label).as_ref());
+        Ok(Self {
+            pair,
+            key_id,
+            derived,
+        })
+    }
+
+    /// HMAC-SHA256 of `message` under a key derived from this signing key
+    /// and `purpose`. Nobody without the private key can compute or check
+    /// it, so it may bind secret content (an agent's exact counts) into a
+    /// public identifier without letting a holder of the public key test
+    /// guesses, as a signature or a plain hash would.
+    pub fn keyed_digest(&self, purpose: &str, message: &[u8]) -> [u8; 32] {
+        let outer = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.derived);
+        let key = ring::hmac::sign(&outer, purpose.as_bytes());
+        let inner = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_ref());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ring::hmac::sign(&inner, message).as_ref());
+        out
     }
 
     /// A fresh key as a PKCS#8 document, from the operating system's CSPRNG.

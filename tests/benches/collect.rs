@@ -6,9 +6,10 @@
 //! with their own SQLite files, and one agent per project that prepares,
 //! shares, signs and delivers its report. Timed: each phase of
 //! `gateway collect` — building the batch from the leader's store, the
-//! helper's answer over TLS (statement checks, seed opening, expansion,
-//! durable batch record), recombination with the checks against published
-//! cells, and the joint protection across levels with storage.
+//! residual check over TLS (every report's shares add up), the helper's
+//! group sums over TLS (statement checks, seed opening, expansion, durable
+//! batch record), recombination with its checks, and the protection of the
+//! regional and national tables with storage.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,6 +22,7 @@ use prikk_gateway::aggregation::collect;
 use prikk_gateway::aggregation::helper::load_or_create_helper_key;
 use prikk_gateway::config::{HelperEndpoint, Role};
 use prikk_privacy::{Definition, Policy};
+
 use prikk_proto::{share, sign_message};
 
 const REGIONS: [&str; 11] = [
@@ -128,84 +130,53 @@ async fn run(n: usize) {
     let signer = prikk_gateway::registry::read_receipt_key(&config.receipt_key_path()).unwrap();
     let hep = config.helper.clone().unwrap();
 
-    if std::env::var_os("PRIKK_CHECK_REPORTS").is_some() {
-        // Each stored report on its own, with the full audit (rank test).
-        let reports = store.latest_reports(PERIOD).unwrap();
-        let mut bad = 0;
-        for r in &reports {
-            let tables: Vec<prikk_privacy::PublishedTable> = def
-                .tables
-                .iter()
-                .map(|spec| prikk_privacy::PublishedTable {
-                    shape: spec.shape.clone(),
-                    cells: r
-                        .tables
-                        .iter()
-                        .find(|t| t.id == spec.shape.id)
-                        .unwrap()
-                        .values
-                        .clone(),
-                })
-                .collect();
-            let a = prikk_privacy::audit(&tables, &Policy::default(), None, false);
-            if !a.passed {
-                bad += 1;
-                eprintln!("{}: {:?}", r.project, a.failures);
-            }
-        }
-        eprintln!("reports failing the rank test on their own: {bad}");
-    }
-    let regions = std::env::var("PRIKK_SCOPE").is_ok_and(|v| v == "regions");
-    let scopes: Vec<Option<&str>> = if regions {
-        REGIONS.iter().take(n).map(|r| Some(*r)).collect()
-    } else {
-        vec![None]
-    };
     let total = Instant::now();
-    let (mut t_batch, mut t_helper, mut t_recombine, mut t_protect) = (0.0, 0.0, 0.0, 0.0);
-    let (mut projects, mut cells, mut primary, mut secondary, mut checked, mut rounds) =
-        (0, 0, 0, 0, 0, 0);
-    for region in scopes {
-        let t = Instant::now();
-        let batch = collect::prepare_batch(&store, &def, &hep, PERIOD, region, 0).unwrap();
-        t_batch += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let mut client = collect::connect(&hep).await.unwrap();
-        let answer = client
-            .aggregate(sign_message(&signer, share::COLLECT_DOMAIN, &batch.request))
-            .await
-            .unwrap()
-            .into_inner();
-        t_helper += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let rec = collect::recombine(&def, &config, &batch, &answer).unwrap();
-        t_recombine += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let summary =
-            collect::protect_and_store(&store, &def, &config, batch, &answer, rec, 0).unwrap();
-        t_protect += t.elapsed().as_secs_f64();
-        projects += summary.projects.len();
-        cells += summary.cells;
-        primary += summary.primary;
-        secondary += summary.secondary;
-        checked += summary.checked;
-        rounds = rounds.max(summary.rounds);
-    }
+    let t = Instant::now();
+    let mut batch =
+        collect::prepare_batch(&store, &def, &hep, config.min_projects, PERIOD, None, 0).unwrap();
+    let t_batch = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut client = collect::connect(&hep).await.unwrap();
+    let checked = client
+        .check(sign_message(&signer, share::CHECK_DOMAIN, &batch.request))
+        .await
+        .unwrap()
+        .into_inner();
+    let bad = collect::offenders(&def, &config, &batch, &checked).unwrap();
+    assert!(bad.is_empty(), "{bad:?}");
+    let t_check = t.elapsed().as_secs_f64();
+    collect::drop_reports(&mut batch, bad, config.min_projects).unwrap();
+    let t = Instant::now();
+    let answer = client
+        .aggregate(sign_message(&signer, share::COLLECT_DOMAIN, &batch.request))
+        .await
+        .unwrap()
+        .into_inner();
+    let t_helper = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let rec = collect::recombine(&def, &config, &batch, &answer).unwrap();
+    let t_recombine = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let summary = collect::protect_and_store(&store, &def, &config, batch, &answer, rec, 0).unwrap();
+    let t_protect = t.elapsed().as_secs_f64();
     let t_total = total.elapsed().as_secs_f64();
     println!(
-        "scope: {}; projects collected: {projects}",
-        if regions {
-            "one batch per region"
-        } else {
-            "one national batch"
-        }
+        "projects collected: {} in {} region groups",
+        summary.projects.len(),
+        summary.groups.len()
     );
     println!("batch from the leader's store: {:.0} ms", t_batch * 1e3);
-    println!("helper answer over TLS:        {:.0} ms", t_helper * 1e3);
+    println!("residual check over TLS:       {:.0} ms", t_check * 1e3);
+    println!("helper's group sums over TLS:  {:.0} ms", t_helper * 1e3);
     println!("recombine and check:           {:.0} ms", t_recombine * 1e3);
     println!(
-        "joint protection and storage:  {:.0} ms (at most {rounds} audit rounds; {primary} primary, {secondary} secondary of {cells} aggregate cells; {checked} checked against published cells)",
-        t_protect * 1e3
+        "protection (regions and nation) and storage: {:.0} ms ({} national cells: {} primary, {} secondary; {} when protected alone; regions withheld: {})",
+        t_protect * 1e3,
+        summary.cells,
+        summary.primary,
+        summary.secondary,
+        summary.national_alone_suppressed,
+        summary.regions_withheld
     );
     println!("collection total:              {:.0} ms", t_total * 1e3);
 }

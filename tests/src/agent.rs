@@ -169,11 +169,21 @@ impl AgentState {
         period: &str,
         policy: &Policy,
     ) -> Result<(Prepared, QueuedReport), HarnessError> {
-        let prepared = self.prepare(def, period, policy)?;
+        let signer = self.signer()?;
+        let prepared = match &self.helper_key {
+            Some(_) => report::prepare_shared(
+                def,
+                &self.export,
+                period,
+                Some(&self.project),
+                &report::ProtectionPolicy::suppression(policy.clone()),
+                &signer,
+            )?,
+            None => self.prepare(def, period, policy)?,
+        };
         if let Some(existing) = outbox.get(&prepared.report.report_id)? {
             return Ok((prepared, existing));
         }
-        let signer = self.signer()?;
         let mut report = prepared.report_at(outbox.now_unix());
         if let Some(helper) = &self.helper_key {
             municipality_agent::share::attach_shares(
@@ -181,6 +191,7 @@ impl AgentState {
                 &prepared.protected.tables,
                 helper,
                 &signer,
+                municipality_agent::config::DEFAULT_MIN_PROJECTS,
             )
             .map_err(|e| HarnessError::Process(format!("sharing {}: {e}", self.project)))?;
         }

@@ -1,19 +1,41 @@
-//! The leader's collection: `gateway collect --period P [--region R]`.
+//! The leader's collection: `gateway collect --period P`.
 //!
-//! It takes the latest revision of every project's report in scope, sends
-//! the helper the sealed seeds and the agents' statements (never a table),
-//! gets back the helper's signed aggregate share, adds its own shares and
-//! obtains the exact aggregate in memory. It then checks the aggregate
-//! against every cell that all projects published, protects it jointly with
-//! the projects' published tables (`prikk_privacy::levels`), and stores only
-//! the protected cells. The exact aggregate is never written anywhere.
+//! It takes the latest revision of every project's report that carries
+//! secret shares, forms region groups of at least `min_projects` projects
+//! (a smaller region is merged with the other small ones, and into the
+//! smallest full group when that is still too few), and asks the helper in
+//! two rounds, sending sealed seeds and the agents' statements, never a
+//! table:
+//!
+//! 1. **check**: the helper's share of every report's relation residuals.
+//!    Added to the leader's own, an honest report's residuals are 0; a
+//!    report whose shares do not add up (a broken or dishonest agent) is
+//!    dropped from the batch and named, before anything is recorded, so one
+//!    bad agent cannot block a period.
+//! 2. **aggregate**: the helper records the batch (each project once per
+//!    as-of date) and answers with its share of every group's sum.
+//!
+//! The leader adds its own shares and obtains the exact group sums in
+//! memory; the nation is their sum. It checks them (whole, in range, adding
+//! up), protects the regional and national tables as one table with a
+//! geography dimension (`prikk_privacy::geography`) under the national
+//! policy, and stores only the protected cells. The exact sums are never
+//! written anywhere.
+//!
+//! What the leader learns per project is nothing but that it reported: a
+//! report with shares publishes no table (the gateway refuses one that
+//! does, and the definition releases every table at one level), so the only
+//! exact figures it holds are sums over groups of at least `min_projects`
+//! projects, in which any person can move between two projects without
+//! changing a figure.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use prikk_privacy::levels::{LevelError, PublishedProject, protect_aggregate};
-use prikk_privacy::{Definition, Measure, Policy, Table, TableShape, layout};
+use prikk_privacy::geography::{GeographyError, RegionGroup, protect_geography};
+use prikk_privacy::layout::{self, RelationRow};
+use prikk_privacy::{Definition, Measure, Policy, Table, TableShape};
 use prikk_proto::pb::helper_aggregation_client::HelperAggregationClient;
 use prikk_proto::share::{self, ShareContext};
 use prikk_proto::{Signer, decode_exact, pb, sign_message, verify_message};
@@ -22,6 +44,11 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
 use crate::config::{Config, HelperEndpoint};
 use crate::store::{Collection, NormalTable, Store, StoreError, StoredReport};
+
+/// The most people a project can plausibly count; an aggregate cell above
+/// this many per project in its group is refused as the work of a lying
+/// agent (a count near 2^63 could otherwise wrap a later sum).
+pub const PLAUSIBLE_PEOPLE_PER_PROJECT: i64 = 100_000;
 
 /// Why a collection stopped. Nothing is stored in any of these cases.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +59,13 @@ pub enum CollectError {
         "no helper configured: add a [helper] section (url, signing_key, encryption_key) to the gateway's config"
     )]
     NoHelper,
-    /// This period and scope were collected before.
+    /// Collections are national: one gives every region group and the nation.
+    #[error(
+        "a collection sums the nation by region groups in one batch; run it without --region \
+         (the export shows each region's group)"
+    )]
+    Regional,
+    /// This period was collected before.
     #[error("period {period} already has a collected {scope} aggregate (batch {batch})")]
     AlreadyCollected {
         /// Period.
@@ -42,18 +75,25 @@ pub enum CollectError {
         /// Earlier batch.
         batch: String,
     },
-    /// No reports in scope.
-    #[error("no reports for period {0} in this scope")]
-    NoReports(String),
-    /// Some reports carry no shares for the configured helper.
-    #[error(
-        "these projects' latest reports carry no secret shares for helper {helper}: {projects}"
-    )]
-    WithoutShares {
+    /// No reports with shares in scope.
+    #[error("no reports with secret shares for helper {helper} in period {period}")]
+    NoReports {
+        /// Period.
+        period: String,
         /// The configured helper's key id.
         helper: String,
-        /// Projects, comma-separated.
-        projects: String,
+    },
+    /// Too few projects for even one group.
+    #[error(
+        "{found} projects reported with secret shares for {period}; a group needs at least {required}"
+    )]
+    TooFewProjects {
+        /// Period.
+        period: String,
+        /// Projects with shares.
+        found: usize,
+        /// The minimum.
+        required: u32,
     },
     /// A stored report's shares do not check out.
     #[error("report {report_id} of project {project}: {problem}")]
@@ -84,31 +124,42 @@ pub enum CollectError {
     /// The helper's answer does not check out.
     #[error("the helper's answer: {0}")]
     Answer(String),
-    /// The recombined aggregate disagrees with cells every project published.
-    #[error(
-        "table {table} cell [{key}]: the published cells of the {projects_count} projects in the batch sum to {published}, but their shares do not; one of these projects sent shares that do not match its report: {projects}"
-    )]
-    Mismatch {
-        /// Table.
-        table: String,
-        /// Cell key.
-        key: String,
-        /// Sum of the published cells.
-        published: i64,
-        /// Number of projects.
-        projects_count: usize,
-        /// Projects, comma-separated.
-        projects: String,
-    },
     /// The recombined aggregate does not add up or is out of range.
-    #[error("the recombined aggregate is inconsistent ({0}); a project's shares are wrong")]
-    Inconsistent(String),
-    /// Protection across levels failed.
-    #[error("{0}")]
-    Protection(#[from] LevelError),
+    #[error("the recombined aggregate of group {group} is inconsistent ({problem}); a project's shares are wrong")]
+    Inconsistent {
+        /// The group.
+        group: String,
+        /// What is wrong (never a value).
+        problem: String,
+    },
+    /// Protection of the regional and national tables failed.
+    #[error("protecting the aggregate: {0}")]
+    Protection(#[from] GeographyError),
     /// Storage.
     #[error("{0}")]
     Store(#[from] StoreError),
+}
+
+/// A project left out of the batch, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// Project.
+    pub project: String,
+    /// Its report.
+    pub report_id: String,
+    /// Why (never a value).
+    pub reason: String,
+}
+
+/// One region group of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// `oslo`, or merged regions joined by `+` (`agder+rogaland`).
+    pub code: String,
+    /// The regions in it.
+    pub regions: Vec<String>,
+    /// Distinct projects in it.
+    pub projects: usize,
 }
 
 /// What a collection did.
@@ -116,20 +167,31 @@ pub enum CollectError {
 pub struct CollectSummary {
     /// Batch id.
     pub batch_id: String,
-    /// `national` or `region:<name>`.
+    /// `national`.
     pub scope: String,
     /// Projects summed.
     pub projects: Vec<String>,
-    /// Cells of the aggregate tables.
+    /// The region groups, each of at least the minimum of projects.
+    pub groups: Vec<Group>,
+    /// Projects whose latest report carries no shares for this helper
+    /// (their published tables count as lower bounds, as before).
+    pub without_shares: Vec<String>,
+    /// Projects dropped because their shares do not add up.
+    pub dropped: Vec<Dropped>,
+    /// Cells of the national tables.
     pub cells: usize,
-    /// Cells checked against the sum of published project cells.
+    /// Reports whose residuals were checked with the helper.
     pub checked: usize,
-    /// Aggregate cells suppressed by the policy's primary rule.
+    /// National cells suppressed by the national policy's primary rule.
     pub primary: usize,
-    /// Aggregate cells suppressed to protect project or aggregate cells.
+    /// National cells suppressed to protect others.
     pub secondary: usize,
-    /// Audit rounds.
-    pub rounds: usize,
+    /// National cells suppressed when the nation is protected on its own
+    /// (the same count as `primary + secondary` unless regions are withheld).
+    pub national_alone_suppressed: usize,
+    /// Whether the regional rows were withheld (their protection would
+    /// have cost national cells).
+    pub regions_withheld: bool,
 }
 
 /// A batch ready to send: the request and the leader's own shares.
@@ -137,12 +199,18 @@ pub struct CollectSummary {
 pub struct Batch {
     /// Scope label.
     pub scope: String,
-    /// The request (to be signed).
+    /// The request (to be signed), every item with its group.
     pub request: pb::CollectRequest,
-    /// The reports in the batch.
+    /// The reports in the batch, in item order.
     pub reports: Vec<StoredReport>,
-    /// Sum of the leader's shares.
-    pub leader_sum: Vec<u64>,
+    /// The leader's share of each item, in item order.
+    pub shares: Vec<Vec<u64>>,
+    /// The groups.
+    pub groups: Vec<Group>,
+    /// Projects left out for lack of shares.
+    pub without_shares: Vec<String>,
+    /// Projects dropped so far.
+    pub dropped: Vec<Dropped>,
 }
 
 /// The scope label of a region (or the nation when `None`).
@@ -150,47 +218,100 @@ pub fn scope_label(region: Option<&str>) -> String {
     region.map_or_else(|| "national".to_string(), |r| format!("region:{r}"))
 }
 
+/// The scope label under which a group's protected tables are stored.
+pub fn group_scope(code: &str) -> String {
+    format!("region:{code}")
+}
+
 fn shapes(def: &Definition) -> Vec<Arc<TableShape>> {
     def.tables.iter().map(|t| t.shape.clone()).collect()
 }
 
-/// Builds the batch from the latest revisions in scope.
+/// The fewest projects a group may have: the larger of the leader's
+/// minimum and every report's signed floor.
+fn required(config_min: u32, items: &[&pb::ShareItem]) -> u32 {
+    items.iter().map(|i| i.min_projects).fold(config_min, u32::max)
+}
+
+/// Region groups from the projects per region: a region with at least
+/// `min` projects is its own group; the smaller ones are merged into one
+/// group, and that group into the smallest full one when it is still too
+/// small. `None` when all projects together are fewer than `min`.
+pub fn plan_groups(per_region: &BTreeMap<String, usize>, min: usize) -> Option<Vec<Group>> {
+    let total: usize = per_region.values().sum();
+    if total < min.max(1) {
+        return None;
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    let mut small = Group {
+        code: String::new(),
+        regions: Vec::new(),
+        projects: 0,
+    };
+    for (region, &n) in per_region {
+        if n >= min {
+            groups.push(Group {
+                code: region.clone(),
+                regions: vec![region.clone()],
+                projects: n,
+            });
+        } else if n > 0 {
+            small.regions.push(region.clone());
+            small.projects += n;
+        }
+    }
+    if !small.regions.is_empty() {
+        if small.projects >= min || groups.is_empty() {
+            groups.push(small);
+        } else if let Some(target) = groups.iter_mut().min_by_key(|g| (g.projects, g.code.clone())) {
+            target.regions.extend(small.regions);
+            target.projects += small.projects;
+        }
+    }
+    for g in &mut groups {
+        g.regions.sort();
+        g.code = g.regions.join("+");
+    }
+    groups.sort_by(|a, b| a.code.cmp(&b.code));
+    Some(groups)
+}
+
+/// Builds the batch from the latest revisions that carry shares for the
+/// configured helper. `region` must be `None`: a collection is national.
 pub fn prepare_batch(
     store: &Store,
     def: &Definition,
     helper: &HelperEndpoint,
+    config_min_projects: u32,
     period: &str,
     region: Option<&str>,
     now_unix: i64,
 ) -> Result<Batch, CollectError> {
-    let scope = scope_label(region);
-    for c in store.collections(period)? {
-        if c.scope == scope || c.scope == "national" || scope == "national" {
-            return Err(CollectError::AlreadyCollected {
-                period: period.into(),
-                scope: c.scope,
-                batch: c.batch_id,
-            });
-        }
+    if region.is_some() {
+        return Err(CollectError::Regional);
+    }
+    let scope = scope_label(None);
+    if let Some(c) = store.collections(period)?.into_iter().next() {
+        return Err(CollectError::AlreadyCollected {
+            period: period.into(),
+            scope: c.scope,
+            batch: c.batch_id,
+        });
     }
     let helper_key_id = prikk_proto::key_id_of(
         &share::parse_public_key(&helper.encryption_key)
             .map_err(|e| CollectError::Answer(e.to_string()))?,
     );
-    let reports: Vec<StoredReport> = store
+    let cells = layout::layout_len(&shapes(def));
+    let mut reports = Vec::new();
+    let mut items = Vec::new();
+    let mut shares = Vec::new();
+    let mut without_shares = Vec::new();
+    for r in store
         .latest_reports(period)?
         .into_iter()
-        .filter(|r| region.is_none_or(|g| r.region == g))
         .filter(|r| r.definition_id == def.id && r.definition_version == def.version)
-        .collect();
-    if reports.is_empty() {
-        return Err(CollectError::NoReports(period.into()));
-    }
-    let cells = layout::layout_len(&shapes(def));
-    let mut leader_sum = vec![0u64; cells];
-    let mut items = Vec::with_capacity(reports.len());
-    let mut missing = Vec::new();
-    for r in &reports {
+    {
         let bad = |problem: String| CollectError::BadShare {
             report_id: r.report_id.clone(),
             project: r.project.clone(),
@@ -203,10 +324,21 @@ pub fn prepare_batch(
             decode_exact(&env_bytes, "envelope").map_err(|e| bad(e.to_string()))?;
         let report: pb::Report =
             decode_exact(&env.report, "report").map_err(|e| bad(e.to_string()))?;
-        let Some(s) = report.shares.filter(|s| s.helper_key_id == helper_key_id) else {
-            missing.push(r.project.clone());
+        let Some(s) = report
+            .shares
+            .as_ref()
+            .filter(|s| s.helper_key_id == helper_key_id)
+        else {
+            without_shares.push(r.project.clone());
             continue;
         };
+        // The leader must hold nothing per project it could subtract from
+        // an exact sum.
+        if !report.tables.is_empty() || !r.tables.is_empty() {
+            return Err(bad(
+                "it carries secret shares and published tables; it cannot be summed".into(),
+            ));
+        }
         if s.cells as usize != cells || s.leader_share.len() != cells {
             return Err(bad(format!(
                 "the share layout has {} cells ({} shared), the definition {cells}",
@@ -217,23 +349,14 @@ pub fn prepare_batch(
         let key = store
             .key(&env.key_id)?
             .ok_or_else(|| bad(format!("signing key {} is not registered", env.key_id)))?;
-        let ctx = ShareContext {
-            report_id: &report.report_id,
-            project: &report.project,
-            period: &report.period,
-            definition_id: &report.definition_id,
-            definition_version: report.definition_version,
-            cells: s.cells,
-            helper_key_id: &s.helper_key_id,
-        };
         share::verify_statement(
             &key.public_key,
-            &ctx,
+            &ShareContext::of_report(&report, s),
             &s.sealed_seed,
             &s.statement_signature,
         )
         .map_err(|e| bad(e.to_string()))?;
-        share::add_share(&mut leader_sum, &s.leader_share);
+        shares.push(s.leader_share.clone());
         items.push(pb::ShareItem {
             report_id: report.report_id.clone(),
             project: report.project.clone(),
@@ -242,33 +365,71 @@ pub fn prepare_batch(
             definition_version: report.definition_version,
             cells: s.cells,
             helper_key_id: s.helper_key_id.clone(),
-            sealed_seed: s.sealed_seed,
-            statement_signature: s.statement_signature,
+            sealed_seed: s.sealed_seed.clone(),
+            statement_signature: s.statement_signature.clone(),
             agent_key_id: env.key_id.clone(),
+            min_projects: s.min_projects,
+            group: String::new(),
         });
+        reports.push(r);
     }
-    if !missing.is_empty() {
-        return Err(CollectError::WithoutShares {
-            helper: helper_key_id,
-            projects: missing.join(", "),
-        });
-    }
-    let mut ids: Vec<&str> = reports.iter().map(|r| r.report_id.as_str()).collect();
-    ids.sort_unstable();
-    let seed = format!("{period}\n{scope}\n{}", ids.join("\n"));
-    let batch_id = hex::encode(&digest(&SHA256, seed.as_bytes()).as_ref()[..16]);
-    Ok(Batch {
-        request: pb::CollectRequest {
-            batch_id,
+    if items.is_empty() {
+        return Err(CollectError::NoReports {
             period: period.into(),
-            scope: scope.clone(),
+            helper: helper_key_id,
+        });
+    }
+    let mut batch = Batch {
+        scope,
+        request: pb::CollectRequest {
+            batch_id: String::new(),
+            period: period.into(),
+            scope: scope_label(None),
             items,
             created_unix: now_unix,
         },
-        scope,
         reports,
-        leader_sum,
-    })
+        shares,
+        groups: Vec::new(),
+        without_shares,
+        dropped: Vec::new(),
+    };
+    regroup(&mut batch, config_min_projects)?;
+    Ok(batch)
+}
+
+/// (Re)forms the groups and the batch id after the items changed.
+fn regroup(batch: &mut Batch, config_min_projects: u32) -> Result<(), CollectError> {
+    let min = required(config_min_projects, &batch.request.items.iter().collect::<Vec<_>>());
+    let mut per_region: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &batch.reports {
+        *per_region.entry(r.region.clone()).or_default() += 1;
+    }
+    let groups = plan_groups(&per_region, min as usize).ok_or_else(|| {
+        CollectError::TooFewProjects {
+            period: batch.request.period.clone(),
+            found: batch.reports.len(),
+            required: min,
+        }
+    })?;
+    let group_of: BTreeMap<&str, &str> = groups
+        .iter()
+        .flat_map(|g| g.regions.iter().map(move |r| (r.as_str(), g.code.as_str())))
+        .collect();
+    for (item, r) in batch.request.items.iter_mut().zip(&batch.reports) {
+        item.group = group_of.get(r.region.as_str()).copied().unwrap_or_default().to_string();
+    }
+    let mut lines: Vec<String> = batch
+        .request
+        .items
+        .iter()
+        .map(|i| format!("{}\t{}", i.group, i.report_id))
+        .collect();
+    lines.sort_unstable();
+    let seed = format!("{}\n{}\n{}", batch.request.period, batch.scope, lines.join("\n"));
+    batch.request.batch_id = hex::encode(&digest(&SHA256, seed.as_bytes()).as_ref()[..16]);
+    batch.groups = groups;
+    Ok(())
 }
 
 /// Connects to the helper.
@@ -334,7 +495,94 @@ pub fn aggregate_policy(config: &Config) -> Policy {
     }
 }
 
-/// Runs a whole collection: batch, helper, recombination, checks,
+fn helper_key(config: &Config) -> Result<[u8; 32], CollectError> {
+    let helper = config.helper.as_ref().ok_or(CollectError::NoHelper)?;
+    share::parse_public_key(&helper.signing_key).map_err(|e| CollectError::Answer(e.to_string()))
+}
+
+/// Reads the helper's signed residual shares and returns the reports whose
+/// residuals (the helper's plus the leader's) are not all zero, or whose
+/// seal the helper could not open.
+pub fn offenders(
+    def: &Definition,
+    config: &Config,
+    batch: &Batch,
+    answer: &pb::SignedMessage,
+) -> Result<Vec<Dropped>, CollectError> {
+    let checked: pb::ShareCheck = verify_message(
+        &helper_key(config)?,
+        share::CHECKED_DOMAIN,
+        answer,
+        "residual shares",
+    )
+    .map_err(|e| CollectError::Answer(e.to_string()))?;
+    if checked.batch_id != batch.request.batch_id
+        || checked.items.len() != batch.request.items.len()
+    {
+        return Err(CollectError::Answer("it answers another check".into()));
+    }
+    let rows: Vec<RelationRow> = layout::relation_rows(&shapes(def));
+    let mut out = Vec::new();
+    for ((item, mine), theirs) in batch
+        .request
+        .items
+        .iter()
+        .zip(&batch.shares)
+        .zip(&checked.items)
+    {
+        if theirs.report_id != item.report_id {
+            return Err(CollectError::Answer("its residuals are out of order".into()));
+        }
+        let reason = if !theirs.problem.is_empty() {
+            Some(format!("the helper cannot use its share: {}", theirs.problem))
+        } else if theirs.residual.len() != rows.len() {
+            return Err(CollectError::Answer("a residual list has the wrong length".into()));
+        } else {
+            let consistent = layout::residuals(&rows, mine)
+                .iter()
+                .zip(&theirs.residual)
+                .all(|(a, b)| a.wrapping_add(*b) == 0);
+            (!consistent).then(|| "its shares do not add up to tables whose margins hold".into())
+        };
+        if let Some(reason) = reason {
+            out.push(Dropped {
+                project: item.project.clone(),
+                report_id: item.report_id.clone(),
+                reason,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Removes the dropped reports from the batch and forms its groups again.
+pub fn drop_reports(
+    batch: &mut Batch,
+    dropped: Vec<Dropped>,
+    config_min_projects: u32,
+) -> Result<(), CollectError> {
+    let ids: BTreeSet<&str> = dropped.iter().map(|d| d.report_id.as_str()).collect();
+    let keep: Vec<bool> = batch
+        .request
+        .items
+        .iter()
+        .map(|i| !ids.contains(i.report_id.as_str()))
+        .collect();
+    let mut k = keep.iter();
+    batch.request.items.retain(|_| k.next().copied().unwrap_or(false));
+    let mut k = keep.iter();
+    batch.reports.retain(|_| k.next().copied().unwrap_or(false));
+    let mut k = keep.iter();
+    batch.shares.retain(|_| k.next().copied().unwrap_or(false));
+    for d in &dropped {
+        tracing::warn!(project = %d.project, report = %d.report_id, reason = %d.reason,
+            "report dropped from the batch");
+    }
+    batch.dropped.extend(dropped);
+    regroup(batch, config_min_projects)
+}
+
+/// Runs a whole collection: batch, check, helper, recombination, checks,
 /// protection, storage.
 pub async fn collect(
     store: &Store,
@@ -346,22 +594,24 @@ pub async fn collect(
     now_unix: i64,
 ) -> Result<CollectSummary, CollectError> {
     let helper = config.helper.as_ref().ok_or(CollectError::NoHelper)?;
-    let batch = prepare_batch(store, def, helper, period, region, now_unix)?;
-    let env = sign_message(signer, share::COLLECT_DOMAIN, &batch.request);
+    let mut batch = prepare_batch(store, def, helper, config.min_projects, period, region, now_unix)?;
     let mut client = connect(helper).await?;
-    let answer = client
-        .aggregate(env)
-        .await
-        .map_err(|s| CollectError::Refused {
-            code: s.code(),
-            message: s.message().to_string(),
-        })?
-        .into_inner();
+    let refused = |s: tonic::Status| CollectError::Refused {
+        code: s.code(),
+        message: s.message().to_string(),
+    };
+    let env = sign_message(signer, share::CHECK_DOMAIN, &batch.request);
+    let checked = client.check(env).await.map_err(refused)?.into_inner();
+    let bad = offenders(def, config, &batch, &checked)?;
+    if !bad.is_empty() {
+        drop_reports(&mut batch, bad, config.min_projects)?;
+    }
+    let env = sign_message(signer, share::COLLECT_DOMAIN, &batch.request);
+    let answer = client.aggregate(env).await.map_err(refused)?.into_inner();
     finish(store, def, config, batch, &answer, now_unix)
 }
 
-/// Checks the helper's answer, recombines, verifies against the published
-/// cells, protects and stores.
+/// Checks the helper's answer, recombines, protects and stores.
 pub fn finish(
     store: &Store,
     def: &Definition,
@@ -374,130 +624,130 @@ pub fn finish(
     protect_and_store(store, def, config, batch, answer, rec, now_unix)
 }
 
-/// The exact aggregate, in memory only, with what it was checked against.
+/// The exact group sums, in memory only.
 #[derive(Debug)]
 pub struct Recombined {
-    /// The exact aggregate tables (never stored or logged).
-    pub exact: Vec<Table>,
+    /// Per group, its exact tables (never stored or logged).
+    pub groups: Vec<RegionGroup>,
     /// The helper's verified answer.
     pub answer: pb::AggregateShare,
-    /// The projects' published tables.
-    pub projects: Vec<PublishedProject>,
-    /// Cells checked against the sum of published project cells.
-    pub checked: usize,
 }
 
-/// Verifies the helper's answer, adds the shares, and checks the exact
-/// aggregate against every cell all projects published.
+/// The largest plausible value of a table's cells for `projects` projects.
+fn plausible_max(shape: &TableShape, projects: usize) -> i64 {
+    let per_person = match &shape.measure {
+        Measure::Count => 1,
+        Measure::Sum(col) => prikk_privacy::definition::integer_range(col).map_or(1, |(_, hi)| hi),
+    };
+    PLAUSIBLE_PEOPLE_PER_PROJECT
+        .saturating_mul(per_person)
+        .saturating_mul(i64::try_from(projects).unwrap_or(i64::MAX))
+}
+
+/// Verifies the helper's answer, adds the shares per group and checks that
+/// every group's tables are whole, in range and add up.
 pub fn recombine(
     def: &Definition,
     config: &Config,
     batch: &Batch,
     answer: &pb::SignedMessage,
 ) -> Result<Recombined, CollectError> {
-    let helper = config.helper.as_ref().ok_or(CollectError::NoHelper)?;
-    let helper_key = share::parse_public_key(&helper.signing_key)
-        .map_err(|e| CollectError::Answer(e.to_string()))?;
     let agg: pb::AggregateShare = verify_message(
-        &helper_key,
+        &helper_key(config)?,
         share::AGGREGATE_DOMAIN,
         answer,
         "aggregate share",
     )
     .map_err(|e| CollectError::Answer(e.to_string()))?;
-    let mut sent: Vec<&str> = batch
-        .request
-        .items
-        .iter()
-        .map(|i| i.report_id.as_str())
-        .collect();
-    sent.sort_unstable();
     if agg.batch_id != batch.request.batch_id
         || agg.period != batch.request.period
         || agg.scope != batch.request.scope
     {
         return Err(CollectError::Answer("it answers another batch".into()));
     }
-    if agg.report_ids != sent {
-        return Err(CollectError::Answer(
-            "it summed other reports than the ones sent".into(),
-        ));
-    }
-    if agg.share.len() != batch.leader_sum.len() || agg.cells as usize != agg.share.len() {
-        return Err(CollectError::Answer(
-            "its share has the wrong length".into(),
-        ));
-    }
     let shapes = shapes(def);
-    let exact = share::recombine(&batch.leader_sum, &agg.share)
-        .and_then(|v| layout::unflatten(&shapes, &v))
-        .ok_or_else(|| CollectError::Inconsistent("a value is out of range".into()))?;
-    for t in &exact {
-        if !t.margins_add_up() || t.values.iter().any(|&v| v < 0) {
-            return Err(CollectError::Inconsistent(format!(
-                "table {} does not add up",
-                t.shape.id
+    let cells = layout::layout_len(&shapes);
+    let mut sent: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, item) in batch.request.items.iter().enumerate() {
+        sent.entry(item.group.as_str()).or_default().push(i);
+    }
+    if agg.groups.len() != sent.len() {
+        return Err(CollectError::Answer("it summed other groups than the ones sent".into()));
+    }
+    let mut groups = Vec::with_capacity(agg.groups.len());
+    for (g, (code, members)) in agg.groups.iter().zip(&sent) {
+        let mut ids: Vec<&str> = members
+            .iter()
+            .filter_map(|&i| batch.request.items.get(i))
+            .map(|it| it.report_id.as_str())
+            .collect();
+        ids.sort_unstable();
+        if g.group != *code || g.report_ids != ids {
+            return Err(CollectError::Answer(format!(
+                "it summed other reports than the ones sent in group {code}"
             )));
         }
-    }
-    // Per project, its published tables in definition order.
-    let projects: Vec<PublishedProject> = batch
-        .reports
-        .iter()
-        .map(|r| PublishedProject {
-            project: r.project.clone(),
-            cells: def
-                .tables
-                .iter()
-                .map(|spec| {
-                    r.tables
-                        .iter()
-                        .find(|t| t.id == spec.shape.id)
-                        .map_or_else(|| vec![None; spec.shape.len()], |t| t.values.clone())
-                })
-                .collect(),
-        })
-        .collect();
-    let names: BTreeSet<&str> = projects.iter().map(|p| p.project.as_str()).collect();
-    let mut checked = 0usize;
-    for (t, table) in exact.iter().enumerate() {
-        for c in 0..table.values.len() {
-            let mut sum = 0i64;
-            let mut all = true;
-            for p in &projects {
-                match p.cells[t][c] {
-                    Some(v) => sum += v,
-                    None => {
-                        all = false;
-                        break;
-                    }
-                }
-            }
-            if !all {
-                continue;
-            }
-            checked += 1;
-            if sum != table.values[c] {
-                return Err(CollectError::Mismatch {
-                    table: table.shape.id.clone(),
-                    key: table.shape.key_codes(c).join(", "),
-                    published: sum,
-                    projects_count: names.len(),
-                    projects: names.iter().copied().collect::<Vec<_>>().join(", "),
-                });
+        if g.share.len() != cells {
+            return Err(CollectError::Answer("a share has the wrong length".into()));
+        }
+        let mut leader = vec![0u64; cells];
+        for &i in members {
+            if let Some(s) = batch.shares.get(i) {
+                share::add_share(&mut leader, s);
             }
         }
+        let inconsistent = |problem: &str| CollectError::Inconsistent {
+            group: code.to_string(),
+            problem: problem.to_string(),
+        };
+        let exact = share::recombine(&leader, &g.share)
+            .and_then(|v| layout::unflatten(&shapes, &v))
+            .ok_or_else(|| inconsistent("a value is out of range"))?;
+        for t in &exact {
+            let max = plausible_max(&t.shape, members.len());
+            let in_range = |v: &i64| (0..=max).contains(v);
+            if !t.values.iter().all(in_range) || !t.contributors.iter().all(in_range) {
+                return Err(inconsistent(&format!(
+                    "table {} has a negative or implausibly large cell",
+                    t.shape.id
+                )));
+            }
+            if !t.margins_add_up() {
+                return Err(inconsistent(&format!("table {} does not add up", t.shape.id)));
+            }
+        }
+        groups.push(RegionGroup {
+            code: code.to_string(),
+            tables: exact,
+        });
     }
-    Ok(Recombined {
-        exact,
-        answer: agg,
-        projects,
-        checked,
-    })
+    Ok(Recombined { groups, answer: agg })
 }
 
-/// Protects the aggregate jointly with the projects' published tables and
-/// stores only the protected cells.
+fn protected_tables(exact: &[Table], hidden: &[Vec<bool>]) -> (Vec<NormalTable>, u32) {
+    let mut suppressed = 0u32;
+    let tables = exact
+        .iter()
+        .zip(hidden)
+        .map(|(t, hidden)| {
+            let show = |v: &[i64]| -> Vec<Option<i64>> {
+                v.iter().zip(hidden).map(|(&v, &h)| (!h).then_some(v)).collect()
+            };
+            suppressed += hidden.iter().filter(|&&h| h).count() as u32;
+            NormalTable {
+                id: t.shape.id.clone(),
+                values: show(&t.values),
+                contributors: matches!(t.shape.measure, Measure::Sum(_))
+                    .then(|| show(&t.contributors)),
+            }
+        })
+        .collect();
+    (tables, suppressed)
+}
+
+/// Protects the regional and national tables together and stores only the
+/// protected cells: the nation under scope `national`, each group under
+/// `region:<group>` (with more than one group).
 pub fn protect_and_store(
     store: &Store,
     def: &Definition,
@@ -507,65 +757,126 @@ pub fn protect_and_store(
     rec: Recombined,
     now_unix: i64,
 ) -> Result<CollectSummary, CollectError> {
-    let Recombined {
-        exact,
-        answer: agg,
-        projects,
-        checked,
-    } = rec;
     let shapes = shapes(def);
-    let names: BTreeSet<&str> = projects.iter().map(|p| p.project.as_str()).collect();
     let policy = aggregate_policy(config);
-    let protection = protect_aggregate(&shapes, &projects, &exact, &policy)?;
-    let mut suppressed_cells = 0u32;
-    let tables: Vec<NormalTable> = exact
-        .iter()
-        .zip(&protection.suppressed)
-        .map(|(t, hidden)| {
-            let values: Vec<Option<i64>> = t
-                .values
-                .iter()
-                .zip(hidden)
-                .map(|(&v, &h)| (!h).then_some(v))
-                .collect();
-            suppressed_cells += hidden.iter().filter(|&&h| h).count() as u32;
-            let contributors = matches!(t.shape.measure, Measure::Sum(_)).then(|| {
-                t.contributors
-                    .iter()
-                    .zip(hidden)
-                    .map(|(&v, &h)| (!h).then_some(v))
-                    .collect()
-            });
-            NormalTable {
-                id: t.shape.id.clone(),
-                values,
-                contributors,
-            }
-        })
-        .collect();
+    let p = protect_geography(&shapes, &rec.groups, &policy)?;
+    let (tables, suppressed_cells) = protected_tables(&p.nation, &p.nation_suppressed);
     let cells = tables.iter().map(|t| t.values.len()).sum();
-    store.store_collection(&Collection {
+    let national = Collection {
         batch_id: batch.request.batch_id.clone(),
         period: batch.request.period.clone(),
         scope: batch.scope.clone(),
-        report_ids: agg.report_ids.clone(),
-        projects: agg.projects,
+        report_ids: rec.answer.report_ids.clone(),
+        projects: rec.answer.projects,
         collected_unix: now_unix,
         helper_key_id: answer.key_id.clone(),
         helper_signature: answer.signature.clone(),
         suppressed_cells,
         tables,
-    })?;
-    tracing::info!(batch = %batch.request.batch_id, scope = %batch.scope, projects = names.len(),
-        primary = protection.primary, secondary = protection.secondary, "aggregate collected and stored");
+    };
+    let mut collections = vec![national];
+    if rec.groups.len() > 1 {
+        for ((g, hidden), share) in rec.groups.iter().zip(&p.groups_suppressed).zip(&rec.answer.groups) {
+            let (tables, suppressed_cells) = protected_tables(&g.tables, hidden);
+            collections.push(Collection {
+                batch_id: format!("{}/{}", batch.request.batch_id, g.code),
+                period: batch.request.period.clone(),
+                scope: group_scope(&g.code),
+                report_ids: share.report_ids.clone(),
+                projects: share.projects,
+                collected_unix: now_unix,
+                helper_key_id: answer.key_id.clone(),
+                helper_signature: answer.signature.clone(),
+                suppressed_cells,
+                tables,
+            });
+        }
+    }
+    store.store_collections(&collections)?;
+    let projects: BTreeSet<&str> = batch.reports.iter().map(|r| r.project.as_str()).collect();
+    tracing::info!(batch = %batch.request.batch_id, groups = batch.groups.len(), projects = projects.len(),
+        primary = p.joint.primary, secondary = p.joint.secondary, regions_withheld = p.regions_withheld,
+        "aggregate collected and stored");
     Ok(CollectSummary {
         batch_id: batch.request.batch_id,
         scope: batch.scope,
-        projects: names.iter().map(|s| s.to_string()).collect(),
+        projects: projects.iter().map(|s| s.to_string()).collect(),
+        groups: batch.groups,
+        without_shares: batch.without_shares,
+        dropped: batch.dropped,
         cells,
-        checked,
-        primary: protection.primary,
-        secondary: protection.secondary,
-        rounds: protection.rounds,
+        checked: batch.reports.len(),
+        primary: p.joint.primary,
+        secondary: p.joint.secondary,
+        national_alone_suppressed: p.national_alone.suppressed_cells,
+        regions_withheld: p.regions_withheld,
     })
+}
+
+/// What `gateway collect` prints: the batch, its groups, who was left out
+/// and why, and how much the protection hid. Never a value.
+pub fn describe(period: &str, s: &CollectSummary) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "collected the {} aggregate for {period}: batch {}, {} projects in {} region groups",
+        s.scope,
+        s.batch_id,
+        s.projects.len(),
+        s.groups.len()
+    );
+    for g in &s.groups {
+        let merged = if g.regions.len() > 1 { " (regions merged: each has fewer projects than the minimum)" } else { "" };
+        let _ = writeln!(out, "  group {}: {} projects{merged}", g.code, g.projects);
+    }
+    for d in &s.dropped {
+        let _ = writeln!(out, "dropped {} (report {}): {}", d.project, d.report_id, d.reason);
+    }
+    if !s.without_shares.is_empty() {
+        let _ = writeln!(
+            out,
+            "not in the batch (no secret shares; their published tables count as lower bounds): {}",
+            s.without_shares.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} national cells; {} reports' shares checked; {} national cells suppressed by the policy, {} complementary ({} when the nation is protected alone){}",
+        s.cells,
+        s.checked,
+        s.primary,
+        s.secondary,
+        s.national_alone_suppressed,
+        if s.regions_withheld { "; regional tables withheld: protecting them would have hidden national cells" } else { "" }
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regions(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+        pairs.iter().map(|(r, n)| (r.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn small_regions_are_merged_and_every_group_reaches_the_minimum() {
+        let g = plan_groups(&regions(&[("oslo", 12), ("vestland", 5), ("agder", 2), ("viken", 3)]), 5)
+            .unwrap();
+        let codes: Vec<&str> = g.iter().map(|g| g.code.as_str()).collect();
+        assert_eq!(codes, ["agder+viken", "oslo", "vestland"]);
+        assert!(g.iter().all(|g| g.projects >= 5));
+        // The small ones together are still too few: into the smallest full group.
+        let g = plan_groups(&regions(&[("oslo", 12), ("vestland", 6), ("agder", 2)]), 5).unwrap();
+        let codes: Vec<&str> = g.iter().map(|g| g.code.as_str()).collect();
+        assert_eq!(codes, ["agder+vestland", "oslo"]);
+        assert_eq!(g.iter().map(|g| g.projects).sum::<usize>(), 20);
+        // Only small regions: one group when enough together, none otherwise.
+        let g = plan_groups(&regions(&[("a", 2), ("b", 3)]), 5).unwrap();
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].code, "a+b");
+        assert!(plan_groups(&regions(&[("a", 2), ("b", 2)]), 5).is_none());
+    }
 }

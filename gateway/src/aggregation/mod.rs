@@ -54,15 +54,7 @@ pub fn check_shares(
     {
         return Err(Refusal::Shares("the helper key id is malformed".into()));
     }
-    let ctx = ShareContext {
-        report_id: &report.report_id,
-        project: &report.project,
-        period: &report.period,
-        definition_id: &report.definition_id,
-        definition_version: report.definition_version,
-        cells: shares.cells,
-        helper_key_id: &shares.helper_key_id,
-    };
+    let ctx = ShareContext::of_report(report, shares);
     share::verify_statement(
         agent_public_key,
         &ctx,
@@ -93,6 +85,7 @@ impl Gateway {
             self.signer.clone(),
             self.config.min_projects,
             self.clock.clone(),
+            self.definition.clone(),
         ));
         let svc = HelperAggregationServer::new(helper::HelperService::new(state))
             .max_decoding_message_size(64 << 20)
@@ -148,6 +141,7 @@ mod tests {
             definition_version: def.version,
             cells: cells as u32,
             helper_key_id: &kid,
+            min_projects: 5,
         };
         let seed = share::random_seed().unwrap();
         let sealed = share::seal_seed(&helper.public_key(), &seed, &ctx).unwrap();
@@ -157,6 +151,7 @@ mod tests {
             sealed_seed: sealed,
             leader_share: share::leader_share(&vec![0; cells], &seed).unwrap(),
             cells: cells as u32,
+            min_projects: 5,
         });
         report
     }

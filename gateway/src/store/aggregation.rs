@@ -25,6 +25,9 @@ pub struct HelperBatch {
     pub batch_id: String,
     /// Period.
     pub period: String,
+    /// The snapshot the period counts (`YYYY-MM` of its last day): a
+    /// project is counted at most once per as-of date.
+    pub as_of: String,
     /// Scope label.
     pub scope: String,
     /// The leader that asked.
@@ -121,8 +124,9 @@ impl Store {
     }
 
     /// Records a batch on the helper's side, in one transaction, before its
-    /// share is revealed: every report and every project at most once per
-    /// period. A retry of the same batch is recognised.
+    /// share is revealed: every report at most once, every project at most
+    /// once per as-of date (the `period` column of `helper_batch_reports`
+    /// holds the as-of date). A retry of the same batch is recognised.
     pub fn record_helper_batch(&self, b: &HelperBatch) -> Result<BatchOutcome, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
@@ -151,14 +155,14 @@ impl Store {
                     tx.prepare("SELECT batch_id FROM helper_batch_reports WHERE report_id = ?1")?;
                 for (project, report_id) in &b.reports {
                     if let Some((batch, rid)) = by_project
-                        .query_row([&b.period, project], |r| {
+                        .query_row([&b.as_of, project], |r| {
                             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
                         })
                         .optional()?
                     {
                         return Ok(BatchOutcome::Overlap(format!(
-                            "project {project} is already counted for period {} in batch {batch} (report {rid})",
-                            b.period
+                            "project {project} is already counted for the snapshot as of {} in batch {batch} (report {rid})",
+                            b.as_of
                         )));
                     }
                     if let Some(batch) = by_report
@@ -189,7 +193,7 @@ impl Store {
                     "INSERT INTO helper_batch_reports (period, project, report_id, batch_id) VALUES (?1, ?2, ?3, ?4)",
                 )?;
                 for (project, report_id) in &b.reports {
-                    ins.execute(params![b.period, project, report_id, b.batch_id])?;
+                    ins.execute(params![b.as_of, project, report_id, b.batch_id])?;
                 }
             }
             tx.commit()?;
@@ -215,39 +219,40 @@ impl Store {
         })
     }
 
-    /// Stores a protected collected aggregate (leader role). A second
+    /// Stores the protected aggregates of one collection (leader role: the
+    /// nation and its region groups) in one transaction. A second
     /// collection for the same period and scope is refused.
-    pub fn store_collection(&self, col: &Collection) -> Result<(), StoreError> {
+    pub fn store_collections(&self, cols: &[Collection]) -> Result<(), StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
-            let exists: bool = tx.query_row(
-                "SELECT EXISTS(SELECT 1 FROM collections WHERE period = ?1 AND scope = ?2)",
-                params![col.period, col.scope],
-                |r| r.get(0),
-            )?;
-            if exists {
-                return Err(StoreError::Registry(format!(
-                    "period {} already has a collected {} aggregate",
-                    col.period, col.scope
-                )));
-            }
-            tx.execute(
-                "INSERT INTO collections (batch_id, period, scope, report_ids, projects, collected_unix,
-                     helper_key_id, helper_signature, suppressed_cells)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    col.batch_id,
-                    col.period,
-                    col.scope,
-                    json(&col.report_ids)?,
-                    col.projects,
-                    col.collected_unix,
-                    col.helper_key_id,
-                    col.helper_signature,
-                    col.suppressed_cells
-                ],
-            )?;
-            {
+            for col in cols {
+                let exists: bool = tx.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM collections WHERE period = ?1 AND scope = ?2)",
+                    params![col.period, col.scope],
+                    |r| r.get(0),
+                )?;
+                if exists {
+                    return Err(StoreError::Registry(format!(
+                        "period {} already has a collected {} aggregate",
+                        col.period, col.scope
+                    )));
+                }
+                tx.execute(
+                    "INSERT INTO collections (batch_id, period, scope, report_ids, projects, collected_unix,
+                         helper_key_id, helper_signature, suppressed_cells)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        col.batch_id,
+                        col.period,
+                        col.scope,
+                        json(&col.report_ids)?,
+                        col.projects,
+                        col.collected_unix,
+                        col.helper_key_id,
+                        col.helper_signature,
+                        col.suppressed_cells
+                    ],
+                )?;
                 let mut ins = tx.prepare(
                     "INSERT INTO collection_tables (batch_id, table_id, cell_values, contributors)
                      VALUES (?1, ?2, ?3, ?4)",
@@ -260,6 +265,11 @@ impl Store {
             tx.commit()?;
             Ok(())
         })
+    }
+
+    /// Stores one protected collected aggregate (see [`Store::store_collections`]).
+    pub fn store_collection(&self, col: &Collection) -> Result<(), StoreError> {
+        self.store_collections(std::slice::from_ref(col))
     }
 
     /// Every collected aggregate of a period, by scope.

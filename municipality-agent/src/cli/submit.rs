@@ -79,6 +79,8 @@ pub(crate) struct Settings {
     pub(crate) protection: ProtectionPolicy,
     pub(crate) backoff: Backoff,
     pub(crate) helper_key: Option<crate::share::HelperKey>,
+    /// The floor on projects per group signed into every share statement.
+    pub(crate) min_projects: u32,
 }
 
 impl Settings {
@@ -137,6 +139,7 @@ impl Settings {
             .transpose()?;
         Ok(Self {
             helper_key,
+            min_projects: config.secure_aggregation.min_projects(),
             key_path: c.key.clone().or_else(|| config.key.clone()),
             outbox_path: c
                 .outbox
@@ -194,6 +197,7 @@ impl Settings {
 /// modes with fresh noise) and stamps its creation time.
 fn build_report(
     s: &Settings,
+    signer: &Signer,
     input: &Path,
     period: &str,
     project: Option<&str>,
@@ -201,8 +205,12 @@ fn build_report(
 ) -> anyhow::Result<(pb::Report, Prepared)> {
     let mut protection = s.protection.clone();
     protection.suppression = s.policy.clone();
-    let prepared = crate::report::prepare_with(&s.definition, input, period, project, &protection)
-        .with_context(|| format!("building the report from {}", input.display()))?;
+    let prepared = if s.helper_key.is_some() {
+        crate::report::prepare_shared(&s.definition, input, period, project, &protection, signer)
+    } else {
+        crate::report::prepare_with(&s.definition, input, period, project, &protection)
+    }
+    .with_context(|| format!("building the report from {}", input.display()))?;
     let mut report = prepared.report.clone();
     report.created_unix = now_unix;
     Ok((report, prepared))
@@ -233,7 +241,7 @@ pub(crate) fn queue_report(
     period: &str,
     project: Option<&str>,
 ) -> anyhow::Result<Enqueued> {
-    let (mut report, mut prepared) = build_report(s, input, period, project, outbox.now_unix())?;
+    let (mut report, mut prepared) = build_report(s, signer, input, period, project, outbox.now_unix())?;
     if let Some(earlier) = earlier_report(outbox, &prepared.project, &prepared.period.text)?
         && earlier.report_id != report.report_id
     {
@@ -257,9 +265,16 @@ pub(crate) fn queue_report(
     if let Some(existing) = outbox.get(&report.report_id)? {
         return Ok(Enqueued::Existing(existing));
     }
+    refuse_mode_switch(outbox, &prepared)?;
     if let Some(helper) = &s.helper_key {
-        crate::share::attach_shares(&mut report, &prepared.protected.tables, helper, signer)
-            .context("splitting the exact tables into secret shares")?;
+        crate::share::attach_shares(
+            &mut report,
+            &prepared.protected.tables,
+            helper,
+            signer,
+            s.min_projects,
+        )
+        .context("splitting the exact tables into secret shares")?;
     }
     let charge = prepared.dp.as_ref().map(|d| Charge {
         year: prepared.period.first.year(),
@@ -275,6 +290,48 @@ pub(crate) fn queue_report(
     outbox
         .enqueue_charged(&envelope, charge.as_ref())
         .map_err(budget_refusal)
+}
+
+/// Refuses a report that would release one snapshot (the same project and
+/// as-of date) both ways: as protected tables and as secret shares. The
+/// directorate's exact sums over a group minus this project's published
+/// cells of the same people would otherwise give away its hidden cells.
+fn refuse_mode_switch(outbox: &Outbox, prepared: &Prepared) -> anyhow::Result<()> {
+    for listed in outbox.list()? {
+        if listed.project != prepared.project || listed.state == crate::outbox::State::Rejected {
+            continue;
+        }
+        let Ok(period) = crate::period::Period::parse(&listed.period) else {
+            continue;
+        };
+        if period.last != prepared.period.last {
+            continue;
+        }
+        let Some(queued) = outbox.get(&listed.report_id)? else {
+            continue;
+        };
+        let earlier = prikk_proto::decode_exact::<pb::Report>(&queued.envelope.report, "report")
+            .with_context(|| format!("reading the earlier report {}", listed.report_id))?;
+        let earlier_shared = earlier.shares.is_some() && earlier.tables.is_empty();
+        if earlier_shared != prepared.shared {
+            let (was, now) = if earlier_shared {
+                ("as secret shares", "as protected tables")
+            } else {
+                ("as protected tables", "as secret shares")
+            };
+            return Err(CodedError {
+                code: exit::INPUT,
+                message: format!(
+                    "report {} released {} {} as of {} {was}; this report would release the same \
+                     people {now}, and the two together could expose hidden cells. Keep \
+                     [secure_aggregation] as it was for this period. Nothing was queued or sent.",
+                    listed.report_id, prepared.project, listed.period, prepared.period.last
+                ),
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// The latest report this agent queued or delivered for a project and

@@ -263,9 +263,12 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     let mut stdout = std::io::stdout().lock();
     prikk_gateway::completeness::write_text(&period, &rows, &mut stdout)?;
     let reports = store.latest_reports(&period)?;
-    let national = merge::national(&def, &reports, config.min_count);
-    writeln!(stdout)?;
-    print_table_3(&mut stdout, &national, &period, reports.len())?;
+    let published: usize = reports.iter().map(|r| r.tables.len()).sum();
+    writeln!(
+        stdout,
+        "\nthe directorate holds {published} project tables: every table of the definition is released at \
+         aggregate level, so it left each municipality only as secret shares"
+    )?;
     drop(stdout);
 
     // Secure aggregation: the exact national aggregate through the helper,
@@ -292,15 +295,8 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         ))
         .context("collecting the national aggregate")?;
     println!(
-        "\nsecure aggregation: batch {} over {} projects; the helper saw only sealed seeds, the gateway only \
-         random shares; {} cells checked against the published project cells; {} national cells suppressed \
-         ({} small, {} to protect project cells)",
-        summary.batch_id,
-        summary.projects.len(),
-        summary.checked,
-        summary.primary + summary.secondary,
-        summary.primary,
-        summary.secondary
+        "\nsecure aggregation (the helper saw only sealed seeds, the gateway only random shares):\n{}",
+        collect::describe(&period, &summary)
     );
     let view = merge::view(
         &store,
