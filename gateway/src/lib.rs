@@ -20,6 +20,7 @@ mod http;
 pub mod merge;
 pub mod metrics;
 pub mod period;
+pub mod policy;
 pub mod registry;
 pub mod service;
 pub mod store;

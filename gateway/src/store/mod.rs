@@ -10,10 +10,11 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod aggregation;
+pub mod corrections;
 mod intake;
 
 pub use aggregation::{BatchOutcome, Collection, HelperBatch, Leader};
-pub use intake::{Intake, NewReport, NormalTable, Stored};
+pub use intake::{Intake, IntakeError, NewReport, NormalTable, Stored};
 
 /// Errors from the datastore. Their text may name files and SQL; clients
 /// never see it (they get a bare "internal").
