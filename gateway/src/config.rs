@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::period::PeriodKind;
+use crate::policy::DpMinimum;
 
 /// The settings `gateway serve` runs with. Every field has a default, so an
 /// empty file is a valid configuration for loopback development.
@@ -244,9 +245,9 @@ impl Config {
     }
 
     /// The differential-privacy minimum noise this gateway accepts.
-    pub fn dp_minimum(&self) -> crate::verify::DpMinimum {
+    pub fn dp_minimum(&self) -> DpMinimum {
         let parse = |t: &str| t.parse().unwrap_or(prikk_privacy::dp::Rational::ONE);
-        crate::verify::DpMinimum {
+        DpMinimum {
             laplace_scale: parse(&self.dp_min_laplace_scale),
             gaussian_sigma2: parse(&self.dp_min_gaussian_sigma2),
         }

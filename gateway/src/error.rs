@@ -3,7 +3,7 @@
 
 use tonic::{Code, Status};
 
-use crate::store::StoreError;
+use crate::store::{IntakeError, StoreError};
 
 /// A reason to refuse a report. Each has its own metric label and status;
 /// the message never echoes report content beyond ids and codes.
@@ -123,6 +123,15 @@ impl Refusal {
         Self::LABELS[self.label_index()]
     }
 
+    /// The refusal of a correction that publishes `cell` (named for the
+    /// reader), which revision `earlier_revision` suppressed.
+    pub fn uncovered(cell: &str, earlier_revision: u32) -> Self {
+        Refusal::Revision(format!(
+            "table {cell} was suppressed in revision {earlier_revision} and is published in \
+             this correction; a correction must keep every cell an earlier revision suppressed hidden"
+        ))
+    }
+
     /// The gRPC code for this refusal.
     pub fn code(&self) -> Code {
         match self {
@@ -158,6 +167,21 @@ pub enum RpcError {
     /// The gateway failed; clients see only "internal".
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<IntakeError> for RpcError {
+    /// The intake writer's outcomes as the service answers them; the
+    /// writer names a cell by its table and index.
+    fn from(e: IntakeError) -> Self {
+        match e {
+            IntakeError::Conflict(id) => Refusal::Conflict(id).into(),
+            IntakeError::Uncovered(u) => {
+                Refusal::uncovered(&format!("{} cell {}", u.table, u.cell), u.earlier_revision)
+                    .into()
+            }
+            IntakeError::Store(e) => e.into(),
+        }
+    }
 }
 
 /// Metadata key carrying the refusal label.

@@ -4,12 +4,13 @@
 //! merges the latest revisions into regional and national tables, and
 //! exports them as CSV, JSON, XLSX or text.
 //!
-//! The binary `gateway` is a thin shell over this library; end-to-end tests
+//! The binary `gateway` is a thin shell over [`cli`]; end-to-end tests
 //! call [`serve`] (or [`Gateway::open`] and [`Gateway::run`]) with a listener
 //! bound to `127.0.0.1:0`.
 #![forbid(unsafe_code)]
 
 pub mod aggregation;
+pub mod cli;
 pub mod clock;
 pub mod completeness;
 pub mod config;
@@ -20,6 +21,7 @@ mod http;
 pub mod merge;
 pub mod metrics;
 pub mod period;
+pub mod policy;
 pub mod registry;
 pub mod service;
 pub mod store;

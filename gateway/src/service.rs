@@ -97,7 +97,7 @@ impl GatewayService {
         .await
         .map_err(|_| StoreError::WriterGone)??;
         match verified {
-            Ok(new) => self.inner.intake.submit(new).await,
+            Ok(new) => Ok(self.inner.intake.submit(new).await?),
             Err(replayed) => Ok(replayed),
         }
     }

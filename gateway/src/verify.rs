@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use prikk_privacy::audit::Auditor;
-use prikk_privacy::dp::{DpMechanism, ProtectionMode, Rational};
+use prikk_privacy::dp::{DpMechanism, ProtectionMode};
 use prikk_privacy::{
     Definition, Measure, Policy, PublishedTable, Relation, TableShape, unprotected_small_cells,
 };
@@ -14,44 +14,13 @@ use prikk_proto::{SignError, pb};
 
 use crate::error::Refusal;
 use crate::period::{Period, PeriodKind};
-use crate::store::{NewReport, NormalTable, RegisteredKey};
+pub use crate::policy::DpMinimum;
+use crate::store::{NewReport, NormalTable, RegisteredKey, corrections};
 
 /// Longest report id accepted.
 const MAX_ID_LEN: usize = 128;
 /// Largest cell value accepted; keeps every sum far from overflow.
 pub const MAX_VALUE: i64 = 1_000_000_000_000;
-
-/// The weakest noise the gateway accepts from a report made in a
-/// differential-privacy mode, per mechanism: the discrete Laplace's scale t
-/// and the discrete Gaussian's σ² must each be at least this.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DpMinimum {
-    /// Smallest accepted discrete Laplace scale.
-    pub laplace_scale: Rational,
-    /// Smallest accepted discrete Gaussian σ².
-    pub gaussian_sigma2: Rational,
-}
-
-impl Default for DpMinimum {
-    /// Scale 1 and σ² 1: the noise of ε = 1 or ρ = 1/2 per table for a
-    /// count table where one person counts once.
-    fn default() -> Self {
-        Self {
-            laplace_scale: Rational::ONE,
-            gaussian_sigma2: Rational::ONE,
-        }
-    }
-}
-
-impl DpMinimum {
-    /// The minimum parameter for a mechanism's kind.
-    fn for_mechanism(&self, m: &DpMechanism) -> Rational {
-        match m {
-            DpMechanism::DiscreteLaplace { .. } => self.laplace_scale,
-            DpMechanism::DiscreteGaussian { .. } => self.gaussian_sigma2,
-        }
-    }
-}
 
 /// The checks a report must pass, with the gateway's settings.
 #[derive(Debug, Clone)]
@@ -512,50 +481,22 @@ fn clip(s: &str) -> String {
     s.chars().take(MAX_ID_LEN).collect()
 }
 
-/// A correction keeps the earlier revision's suppression: every cell the
-/// latest stored revision suppressed stays suppressed, so the two revisions
-/// can never be differenced to work out a cell either of them hid. A
-/// correction may hide more, and may show a zero where the cell is now empty.
+/// A correction keeps the earlier revision's suppression (see
+/// [`corrections::check`]); the refusal names the cell by its table and key
+/// codes.
 pub fn check_revision(
     definition: &Definition,
     earlier_revision: u32,
     earlier: &[NormalTable],
     new: &[NormalTable],
 ) -> Result<(), Refusal> {
-    let label = |id: &str, cell: usize| {
+    corrections::check(earlier_revision, earlier, new).map_err(|u| {
         let key = definition
-            .table(id)
-            .map(|spec| spec.shape.key_codes(cell).join(", "))
+            .table(&u.table)
+            .map(|spec| spec.shape.key_codes(u.cell).join(", "))
             .unwrap_or_default();
-        format!("{id} cell [{key}]")
-    };
-    check_revision_cells(&label, earlier_revision, earlier, new)
-}
-
-/// [`check_revision`] with `label(table, cell)` naming a cell in the refusal.
-pub(crate) fn check_revision_cells(
-    label: &dyn Fn(&str, usize) -> String,
-    earlier_revision: u32,
-    earlier: &[NormalTable],
-    new: &[NormalTable],
-) -> Result<(), Refusal> {
-    for e in earlier {
-        let Some(n) = new.iter().find(|t| t.id == e.id) else {
-            continue;
-        };
-        for (cell, (before, now)) in e.values.iter().zip(&n.values).enumerate() {
-            // A cell that is now empty may show its zero (zeros are never
-            // small counts); the earlier value stays unknown.
-            if before.is_none() && now.is_some_and(|v| v != 0) {
-                return Err(Refusal::Revision(format!(
-                    "table {} was suppressed in revision {earlier_revision} and is published in \
-                     this correction; a correction must keep every cell an earlier revision suppressed hidden",
-                    label(&e.id, cell)
-                )));
-            }
-        }
-    }
-    Ok(())
+        Refusal::uncovered(&format!("{} cell [{key}]", u.table), u.earlier_revision)
+    })
 }
 
 #[cfg(test)]

@@ -12,9 +12,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+use super::corrections::{self, Uncovered};
 use super::{StoreError, connect};
 use crate::clock::Clock;
-use crate::error::{Refusal, RpcError};
 
 /// Largest number of reports committed together.
 const MAX_GROUP: usize = 256;
@@ -58,6 +58,23 @@ pub struct NewReport {
     pub checked_revision: u32,
 }
 
+/// Why the intake writer did not store a report. The first two are the
+/// report's problem (the service refuses it); the last is the gateway's.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IntakeError {
+    /// A different report with this id is already stored.
+    #[error("report {0} is already stored with different content")]
+    Conflict(String),
+    /// The correction publishes a cell the revision stored before it
+    /// suppressed.
+    #[error("cell {} of table {} was suppressed in revision {}", .0.cell, .0.table, .0.earlier_revision)]
+    Uncovered(Uncovered),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// A stored (or previously stored) report's receipt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stored {
@@ -71,7 +88,7 @@ pub struct Stored {
 
 struct Job {
     report: NewReport,
-    reply: oneshot::Sender<Result<Stored, RpcError>>,
+    reply: oneshot::Sender<Result<Stored, IntakeError>>,
 }
 
 /// Handle to the intake writer thread.
@@ -107,7 +124,7 @@ impl Intake {
 
     /// Stores a verified report (or finds it already stored) and returns its
     /// receipt once the commit is durable.
-    pub async fn submit(&self, report: NewReport) -> Result<Stored, RpcError> {
+    pub async fn submit(&self, report: NewReport) -> Result<Stored, IntakeError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job { report, reply })
@@ -136,7 +153,7 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>, signer: &Signer, cl
             Err(e) => {
                 tracing::error!(error = %e, "commit failed; {} submissions not stored", group.len());
                 for job in group {
-                    let _ = job.reply.send(Err(RpcError::Store(StoreError::Corrupt(
+                    let _ = job.reply.send(Err(IntakeError::Store(StoreError::Corrupt(
                         "commit failed".into(),
                     ))));
                 }
@@ -152,7 +169,7 @@ fn commit_group(
     group: &[Job],
     signer: &Signer,
     clock: &dyn Clock,
-) -> Result<Vec<Result<Stored, RpcError>>, StoreError> {
+) -> Result<Vec<Result<Stored, IntakeError>>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let now = clock.now_unix();
     let mut results = Vec::with_capacity(group.len());
@@ -186,7 +203,7 @@ fn accept_one(
     r: &NewReport,
     signer: &Signer,
     now: i64,
-) -> Result<Stored, RpcError> {
+) -> Result<Stored, IntakeError> {
     let existing: Option<(Vec<u8>, Vec<u8>, u32)> = tx
         .prepare_cached(
             "SELECT payload_sha256, receipt, revision FROM reports WHERE report_id = ?1",
@@ -200,7 +217,7 @@ fn accept_one(
         .map_err(StoreError::from)?;
     if let Some((sha, receipt, revision)) = existing {
         if sha != r.payload_sha256 {
-            return Err(Refusal::Conflict(r.report_id.clone()).into());
+            return Err(IntakeError::Conflict(r.report_id.clone()));
         }
         let receipt = pb::Receipt::decode(receipt.as_slice())
             .map_err(|e| StoreError::Corrupt(format!("receipt of {}: {e}", r.report_id)))?;
@@ -213,12 +230,7 @@ fn accept_one(
     let revision = super::latest_revision(tx, &r.project, &r.period)?.unwrap_or(0) + 1;
     if revision > 1 && r.checked_revision != revision - 1 {
         let earlier = super::revision_tables(tx, &r.project, &r.period, revision - 1)?;
-        crate::verify::check_revision_cells(
-            &|id, cell| format!("{id} cell {cell}"),
-            revision - 1,
-            &earlier,
-            &r.tables,
-        )?;
+        corrections::check(revision - 1, &earlier, &r.tables).map_err(IntakeError::Uncovered)?;
     }
     let body = pb::ReceiptBody {
         report_id: r.report_id.clone(),

@@ -189,7 +189,8 @@ async fn a_correction_checked_against_an_older_revision_is_checked_again_on_comm
         normal_tables(&t, |id, k| id == "status" && moved(k)),
     );
     third.checked_revision = 1;
-    let e = intake.submit(third).await.unwrap_err();
+    // The writer says which cell; the service refuses with that.
+    let e = prikk_gateway::error::RpcError::from(intake.submit(third).await.unwrap_err());
     let text = e.to_string();
     assert!(
         matches!(
