@@ -9,11 +9,14 @@ use super::{open_store, usage};
 use crate::period::Period;
 
 /// How a listing is printed.
+// Doc comments on the values would become clap's per-value help and
+// change `--help`; plain comments say what each is.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ListFormat {
-    /// Aligned text.
+    // Aligned text.
     Text,
-    /// Pretty-printed JSON.
+    // Pretty-printed JSON.
     Json,
 }
 

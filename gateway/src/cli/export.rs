@@ -14,26 +14,32 @@ use crate::merge::{self, Scope};
 use crate::period::Period;
 
 /// Which level of tables to export.
+// Doc comments on the values would become clap's per-value help and
+// change `--help`; plain comments say what each is.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Level {
-    /// One project's latest report as published.
+    // One project's latest report as published.
     Project,
-    /// One region's merged tables.
+    // One region's merged tables.
     Region,
-    /// The national tables.
+    // The national tables.
     National,
 }
 
 /// Output format.
+// Doc comments on the values would become clap's per-value help and
+// change `--help`; plain comments say what each is.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum Format {
-    /// One row per cell (or, with `--table`, the table laid out wide).
+    // One row per cell (or, with `--table`, the table laid out wide).
     Csv,
-    /// Tables with the export's metadata.
+    // Tables with the export's metadata.
     Json,
-    /// A workbook (needs `--out`).
+    // A workbook (needs `--out`).
     Xlsx,
-    /// Aligned text with a heading.
+    // Aligned text with a heading.
     Text,
 }
 
