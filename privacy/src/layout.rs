@@ -133,13 +133,20 @@ mod tests {
         let shapes = def.shapes();
         let rows = relation_rows(&shapes);
         let mut tables: Vec<Table> = shapes.iter().map(|s| Table::zeros(s.clone())).collect();
-        // One person, admitted and active, female, in every table's first inner cell.
+        // One person in every table's first inner cell (the first leaf of
+        // each additive dimension).
         for t in &mut tables {
             let key: Vec<usize> = t
                 .shape
                 .dimensions
                 .iter()
-                .map(|d| usize::from(d.additive))
+                .map(|d| {
+                    if d.additive {
+                        (1..d.categories.len()).find(|&c| d.is_leaf(c)).unwrap_or(0)
+                    } else {
+                        0
+                    }
+                })
                 .collect();
             t.add_inner(&key, 1);
         }

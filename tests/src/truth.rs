@@ -116,6 +116,12 @@ pub fn compare_national(
                         hidden += 1;
                         hidden_sum += v;
                     }
+                    // A report that sent this table only as secret
+                    // shares publishes none of it: an unknown contribution.
+                    None if !r.tables.iter().any(|t| &t.id == id) => {
+                        hidden += 1;
+                        hidden_sum += v;
+                    }
                     None => out.problems.push(format!(
                         "{id}[{}]: project {} has no such cell",
                         key(),

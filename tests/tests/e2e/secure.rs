@@ -505,7 +505,8 @@ async fn one_agent_whose_shares_do_not_add_up_is_dropped_and_named() {
     let col = store.collections(PERIOD).unwrap();
     let national = col.iter().find(|c| c.scope == "national").unwrap();
     let mut published = 0;
-    for (t, tt) in national.tables.iter().zip(&truth) {
+    for t in &national.tables {
+        let tt = truth.iter().find(|x| x.shape.id == t.id).unwrap();
         for (c, v) in t.values.iter().enumerate() {
             if let Some(v) = v {
                 assert_eq!(*v, tt.values[c], "{} cell {c}", t.id);
