@@ -28,8 +28,19 @@
 //!
 //! [`dp`] (noise and the privacy-loss ledger) stands apart, on the tables.
 #![forbid(unsafe_code)]
+// Library code does not panic on data: a missing value is an error, and an
+// index is either checked or in a loop whose bounds are proven (each such
+// exception says why). Tests may unwrap.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 pub mod audit;
+#[allow(
+    clippy::indexing_slicing,
+    reason = "category and edge positions of dimensions it has just built"
+)]
 pub mod definition;
 pub mod dp;
 pub mod layout;

@@ -11,72 +11,26 @@
 //!   least 1 when zeros are published; the narrowest interval for each cell is
 //!   computed by (integer) linear programming per connected block.
 //!
-//! Read in this order: [`report`] runs the three attacks over one system
-//! (the rank test on the linear system, [`singletons`], and the integer
-//! intervals of [`interval`], which draws on [`witness`]); [`verdict`] is the
+//! Read in this order: the findings' types ([`AuditReport`] and the
+//! tables it judges); `report` runs the three attacks over one system
+//! (the rank test on the linear system, `singletons`, and the integer
+//! intervals of `interval`, which draws on `witness`); `verdict` is the
 //! gateway's faster check that passes exactly when the full audit does.
 
+mod findings;
 mod interval;
 mod report;
 mod singletons;
 mod verdict;
 mod witness;
 
-use std::sync::Arc;
-
-use serde::Serialize;
-
 use crate::policy::Policy;
-use crate::table::{Measure, Table, TableShape};
+use crate::table::{Measure, Table};
 
+pub use findings::{AuditReport, CellInterval, PublishedTable};
 pub(crate) use report::audit_system;
 pub(crate) use singletons::holds_singleton;
 pub use verdict::Auditor;
-
-/// A table as published: `None` marks a suppressed cell.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishedTable {
-    /// Shape.
-    pub shape: Arc<TableShape>,
-    /// Published value per cell, `None` when suppressed.
-    pub cells: Vec<Option<i64>>,
-}
-
-/// What an attacker can compute about one suppressed cell.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CellInterval {
-    /// Table id (the first table the quantity appears in).
-    pub table: String,
-    /// Category codes of the cell.
-    pub key: Vec<String>,
-    /// Smallest value consistent with everything published.
-    pub lower: i64,
-    /// Largest value, `None` when unbounded.
-    pub upper: Option<i64>,
-    /// Derivable exactly (by rank, by a singleton, or by integer bounds).
-    pub exact: bool,
-}
-
-/// The audit's findings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct AuditReport {
-    /// No suppressed cell is derivable and every interval is at least as wide as the policy asks.
-    pub passed: bool,
-    /// Distinct suppressed quantities examined.
-    pub suppressed_quantities: usize,
-    /// Per suppressed quantity, the attacker's interval (when intervals were computed).
-    pub intervals: Vec<CellInterval>,
-    /// Human-readable findings: each derivable or too-narrow cell and how.
-    pub failures: Vec<String>,
-    /// Narrowest interval width over all suppressed cells (upper - lower), if any bounded.
-    pub narrowest_width: Option<i64>,
-    /// Whether integer intervals were computed (skipped only when asked to).
-    pub intervals_computed: bool,
-    /// Suppressed cells in blocks too large for integer programming
-    /// (`Policy::interval_block_limit`); their intervals come from bound
-    /// propagation along single relations, a weaker attack.
-    pub interval_skipped: usize,
-}
 
 /// Published cells that break the primary rule (a count of 1..k-1, a sum with
 /// fewer than k contributors is only checkable by the agent): (table, key, value).

@@ -2,12 +2,16 @@
 //! quantity in the span of the published vectors and the links), the
 //! singleton attack when the exact values are known, and the integer
 //! intervals, gathered into one report.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "the tables are checked to be the system's before the audit reads them; quantity indices are the system's"
+)]
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::findings::{AuditReport, CellInterval, PublishedTable};
 use super::interval;
 use super::singletons::holds_singleton;
-use super::{AuditReport, CellInterval, PublishedTable};
 use crate::policy::{Policy, ProtectError};
 use crate::system::{SVec, System, published_basis, quantity_values};
 use crate::table::Table;

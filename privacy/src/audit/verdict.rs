@@ -1,13 +1,17 @@
 //! The gateway's verdict: the same decision as the full audit without the
 //! exact values, proving wide intervals cheaply (witnesses) instead of
 //! computing them, and reusing what depends only on the shapes.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "positions are checked against the auditor's shapes, and cells are read through `get`; quantity indices are the system's"
+)]
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use super::findings::{AuditReport, CellInterval, PublishedTable};
 use super::interval::narrow_intervals;
 use super::report::{audit_in, derivable_finding};
-use super::{AuditReport, CellInterval, PublishedTable};
 use crate::policy::Policy;
 use crate::system::System;
 use crate::table::TableShape;
@@ -59,8 +63,7 @@ impl Auditor {
         match self.positions(tables) {
             Some(pos) => verdict(&self.sys, &pos, tables, policy),
             None => {
-                let sys =
-                    System::new(tables.iter().map(|t| t.shape.clone()).collect());
+                let sys = System::new(tables.iter().map(|t| t.shape.clone()).collect());
                 let pos: Vec<usize> = (0..tables.len()).collect();
                 verdict(&sys, &pos, tables, policy)
             }
@@ -69,12 +72,7 @@ impl Auditor {
 }
 
 /// The verdict over `sys`, whose table `k` is `tables[pos[k]]`.
-fn verdict(
-    sys: &System,
-    pos: &[usize],
-    tables: &[PublishedTable],
-    policy: &Policy,
-) -> AuditReport {
+fn verdict(sys: &System, pos: &[usize], tables: &[PublishedTable], policy: &Policy) -> AuditReport {
     let fail = |why: String| AuditReport {
         failures: vec![why],
         intervals_computed: true,
@@ -138,7 +136,10 @@ fn verdict(
         derivable.sort_unstable();
         return AuditReport {
             suppressed_quantities: value.iter().filter(|v| v.is_none()).count(),
-            failures: derivable.into_iter().map(|q| derivable_finding(sys, q)).collect(),
+            failures: derivable
+                .into_iter()
+                .map(|q| derivable_finding(sys, q))
+                .collect(),
             ..AuditReport::default()
         };
     }

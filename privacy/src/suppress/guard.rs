@@ -2,6 +2,10 @@
 //! vectors, kept reduced against the published span, and the singleton
 //! check, so that publishing a candidate is refused exactly when it would
 //! make a protected quantity derivable.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "guard slots index `reduced`, `protected` and `retired`, which grow together; quantity indices are the system's"
+)]
 
 use std::collections::HashMap;
 
@@ -84,7 +88,12 @@ impl<'a> Guard<'a> {
     /// Publishes the reduced, nonzero vector `r` unless that would expose a
     /// protected quantity (directly, or through a singleton); returns whether it did.
     /// With `force`, publishes regardless (published zeros).
-    pub(super) fn try_publish(&mut self, r: SVec, col: u32, force: bool) -> Result<bool, ProtectError> {
+    pub(super) fn try_publish(
+        &mut self,
+        r: SVec,
+        col: u32,
+        force: bool,
+    ) -> Result<bool, ProtectError> {
         // A guarded vector becomes zero exactly when it is parallel to `r`:
         // look that up before any arithmetic.
         if !force

@@ -9,15 +9,23 @@
 //! cells. The result is then audited (rank test, singletons, integer
 //! intervals); cells the audit flags get more complementary suppressions.
 //!
-//! Read in this order: [`publish`] is the publishing pass, kept honest by
+//! Read in this order: `publish` is the publishing pass, kept honest by
 //! the guard of the protected cells' vectors and by the whole-number
-//! [`bounds`]; [`repair`] adds complementary suppressions where the audit
+//! `bounds`; `repair` adds complementary suppressions where the audit
 //! still objects; [`levels`] protects what is published at several
 //! aggregation levels at once.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "per-quantity vectors are all sized to the system's quantities; cells index the shapes the system was built from"
+)]
 
-pub mod levels;
 mod bounds;
 mod guard;
+#[allow(
+    clippy::indexing_slicing,
+    reason = "table and cell positions of the aggregate's shapes: the aggregate's and every project's tables are checked to have those shapes' lengths first"
+)]
+pub mod levels;
 mod publish;
 mod repair;
 
@@ -234,5 +242,4 @@ mod tests {
         // b alone hidden would follow from the total: a complement is needed.
         assert!(p.secondary_count >= 2);
     }
-
 }

@@ -1,6 +1,10 @@
 //! The publishing pass: from a pattern of hidden cells, publish candidates
 //! largest first while every guarded cell stays underivable and no wider
 //! than propagation allows.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "per-quantity vectors are all sized to the system's quantities, and candidates are quantities of that system"
+)]
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};

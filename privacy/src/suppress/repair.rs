@@ -2,6 +2,10 @@
 //! (mostly cells pinned by whole-number bounds, which integer programming
 //! finds and propagation does not) get complementary suppressions next to
 //! them, round by round, until the audit passes.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "per-quantity vectors are all sized to the system's quantities, and relation indices are the system's relations"
+)]
 
 use std::cmp::Reverse;
 use std::collections::BTreeSet;

@@ -13,6 +13,10 @@
 //!
 //! [`sparse`] holds the vectors, [`basis`] the elimination; this module
 //! turns tables into quantities, relations and links.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "quantity, table and cell indices are built together in `System::new` from the shapes, and every quantity has at least one cell"
+)]
 
 mod basis;
 mod sparse;
@@ -22,8 +26,8 @@ use std::sync::{Arc, OnceLock};
 
 pub(crate) use basis::Basis;
 use basis::{PivotChooser, Spanned};
-pub(crate) use sparse::{SVec, gcd};
 use sparse::Coef;
+pub(crate) use sparse::{SVec, gcd};
 
 use crate::policy::ProtectError;
 use crate::table::{Measure, Table, TableShape};
@@ -61,7 +65,6 @@ struct ShapeWork {
     /// tables differ by zero), or why it could not be built.
     links: Result<Spanned, ProtectError>,
 }
-
 
 impl System {
     pub(crate) fn new(shapes: Vec<Arc<TableShape>>) -> Self {
@@ -239,7 +242,6 @@ impl System {
         format!("{t}[{}]", k.join(", "))
     }
 
-
     /// Quantities sharing a relation with `q`.
     pub(crate) fn neighbours(&self) -> Vec<Vec<usize>> {
         let mut n: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); self.quantities.len()];
@@ -282,7 +284,10 @@ pub(crate) fn published_basis(
 }
 
 /// Exact values per quantity, checked to agree across tables.
-pub(crate) fn quantity_values(sys: &System, tables: &[Table]) -> Result<(Vec<i64>, Vec<i64>), ProtectError> {
+pub(crate) fn quantity_values(
+    sys: &System,
+    tables: &[Table],
+) -> Result<(Vec<i64>, Vec<i64>), ProtectError> {
     let mut values = vec![0; sys.quantities.len()];
     let mut contributors = vec![0; sys.quantities.len()];
     for (q, quantity) in sys.quantities.iter().enumerate() {

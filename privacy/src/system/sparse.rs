@@ -1,5 +1,9 @@
 //! Sparse integer vectors over the inner cells of all tables, kept
 //! normalised so that parallel vectors compare equal.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "the merge of two sorted vectors reads `x[i]` and `y[j]` only after checking `i < x.len()` or `j < y.len()` in the same condition"
+)]
 
 use crate::policy::ProtectError;
 

@@ -1,6 +1,10 @@
 //! Independent blocks of suppressed quantities (connected through
 //! relations) and what is computed per block: witnesses, and exact
 //! intervals as far as the block's size allows.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "union-find parents and local unknowns are indexed by quantities of the system and positions in the block that `split` built"
+)]
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -24,7 +28,6 @@ fn find(parent: &mut [usize], mut x: usize) -> usize {
     }
     x
 }
-
 
 /// The unknowns of one independent block and its relations.
 pub(super) struct Block<'a> {

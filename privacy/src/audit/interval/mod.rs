@@ -31,8 +31,6 @@ use crate::system::System;
 /// One suppressed quantity's interval: `(quantity, lower, upper)`.
 type Found = (usize, i64, Option<i64>);
 
-
-
 /// `(quantity, lower, upper)` for every suppressed quantity in a block no
 /// larger than the policy's limit; `upper` is `None` when nothing published
 /// bounds it from above. Also returns how many were skipped.
@@ -123,20 +121,25 @@ pub(crate) fn narrow_intervals(
             Some(dirs) => {
                 let mut moves = vec![false; vars.len()];
                 for &(j, _) in dirs.iter().flatten() {
-                    moves[j] = true;
+                    if let Some(m) = moves.get_mut(j) {
+                        *m = true;
+                    }
                 }
-                for (j, m) in moves.into_iter().enumerate() {
+                for ((m, f), &q) in moves.into_iter().zip(fixed.iter_mut()).zip(vars) {
                     if !m {
-                        fixed[j] = true;
-                        out.derivable.push(vars[j]);
+                        *f = true;
+                        out.derivable.push(q);
                     }
                 }
             }
             None => out.every_kernel = false,
         }
         let mut seen = block.witnesses_along(&local_rows, dirs.as_deref(), lower_bound)?;
-        let mut open: Vec<usize> = (0..vars.len())
-            .filter(|&j| !fixed[j] && !seen.as_ref().is_some_and(|s| s.covers(j, width)))
+        let mut open: Vec<usize> = fixed
+            .iter()
+            .enumerate()
+            .filter(|&(j, &f)| !f && !seen.as_ref().is_some_and(|s| s.covers(j, width)))
+            .map(|(j, _)| j)
             .collect();
         if let Some(s) = seen.as_mut()
             && !open.is_empty()
@@ -152,7 +155,7 @@ pub(crate) fn narrow_intervals(
         out.found.extend(
             open.iter()
                 .zip(found)
-                .map(|(&j, (lo, hi))| (vars[j], lo, hi))
+                .filter_map(|(&j, (lo, hi))| Some((*vars.get(j)?, lo, hi)))
                 .filter(|&(_, lo, hi)| hi.is_some_and(|h| h - lo < width)),
         );
     }

@@ -80,8 +80,11 @@ pub(super) fn solve_once(
     for (coef, rhs) in rows {
         let expr: Vec<_> = coef
             .iter()
-            .map(|&(q, c)| (vars[local[&q]], c as f64))
-            .collect();
+            .map(|&(q, c)| Some((*vars.get(*local.get(&q)?)?, c as f64)))
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                ProtectError::Unsafe("a relation names a cell outside its block".into())
+            })?;
         p.add_constraint(expr, ComparisonOp::Eq, *rhs as f64);
     }
     match p.solve() {

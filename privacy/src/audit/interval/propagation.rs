@@ -1,6 +1,10 @@
 //! Whole-number bound propagation over a block's relations: sound outer
 //! bounds for every unknown (the attack on blocks too large for integer
 //! programming), and the greedy whole-number points the witnesses start from.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "unknowns are local to one block (checked when the rows are built) and bounds have the block's length; this is the propagation's inner loop"
+)]
 
 use std::collections::{HashMap, VecDeque};
 
@@ -294,7 +298,11 @@ impl Relations {
     }
 
     /// See [`greedy_point`].
-    pub(super) fn greedy_point(&self, lower_bound: i64, first: Option<(usize, bool)>) -> Option<Vec<i64>> {
+    pub(super) fn greedy_point(
+        &self,
+        lower_bound: i64,
+        first: Option<(usize, bool)>,
+    ) -> Option<Vec<i64>> {
         let (rows, by_var, m) = (&self.rows, &self.by_var, self.by_var.len());
         let mut p = Propagation {
             rows,
