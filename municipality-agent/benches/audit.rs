@@ -14,7 +14,7 @@ use municipality_agent::report::prepare;
 use municipality_agent::sample::{PROJECTS, SampleOptions, project_size, write_export};
 use prikk_privacy::audit::Auditor;
 use prikk_privacy::definition::Definition;
-use prikk_privacy::protect::Policy;
+use prikk_privacy::policy::Policy;
 use prikk_privacy::{PublishedTable, audit};
 
 const SEED: u64 = 2006;

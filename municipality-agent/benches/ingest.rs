@@ -14,7 +14,7 @@ use municipality_agent::ingest::{IngestOptions, ingest_file};
 use municipality_agent::report::prepare;
 use municipality_agent::sample::{STATUS_DAY, SampleOptions, write_export};
 use prikk_privacy::definition::Definition;
-use prikk_privacy::protect::Policy;
+use prikk_privacy::policy::Policy;
 
 fn rows() -> usize {
     std::env::var("PRIKK_BENCH_ROWS")

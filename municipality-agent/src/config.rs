@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use prikk_privacy::dp::{DpPolicy, LossUnit, PrivacyLoss, ProtectionMode};
-use prikk_privacy::protect::Policy;
+use prikk_privacy::policy::Policy;
 use serde::Deserialize;
 
 use crate::report::{DpSettings, ProtectionPolicy};

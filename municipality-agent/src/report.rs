@@ -38,7 +38,8 @@ use prikk_privacy::definition::Definition;
 use prikk_privacy::dp::{
     BitSource, DpError, DpPolicy, OsRandom, PrivacyLoss, ProtectionMode, TableNoise, noise_report,
 };
-use prikk_privacy::protect::{Policy, ProtectError, Protected, protect, protect_keeping};
+use prikk_privacy::policy::{Policy, ProtectError};
+use prikk_privacy::suppress::{Protected, protect, protect_keeping};
 use prikk_privacy::table::{Measure, Table};
 use prikk_proto::pb;
 use prost::Message;

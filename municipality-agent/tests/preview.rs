@@ -14,7 +14,7 @@ use municipality_agent::sample::{
     CANARY_ID_PREFIX, CANARY_PREFIX, FORBIDDEN_COLUMNS, STATUS_DAY, SampleOptions, write_export,
 };
 use prikk_privacy::definition::Definition;
-use prikk_privacy::protect::Policy;
+use prikk_privacy::policy::Policy;
 use prikk_privacy::table::Table;
 use prikk_proto::pb;
 use prost::Message;

@@ -1,6 +1,10 @@
 //! Tables with margins: dimensions with hierarchies, the cells of every
 //! combination of categories (totals included), the additive relations
 //! between them, and the quantity each cell stands for.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "cell positions, keys and strides belong to the shape (built together in `TableShape::new`); a key from outside the shape is a caller's bug, as with a slice"
+)]
 
 use std::sync::Arc;
 

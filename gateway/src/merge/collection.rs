@@ -115,7 +115,12 @@ pub fn apply_collection(
         let id = t.shape.id.clone();
         for (i, v) in c.values.iter().enumerate() {
             let Some(a) = *v else {
-                if matches!(t.cells[i], MergedCell::Exact(_)) {
+                // Hidden by the collection's protection: shown as `:`,
+                // unless published project cells give a bound above 0.
+                if matches!(
+                    t.cells[i],
+                    MergedCell::Exact(_) | MergedCell::LowerBound { value: 0, .. }
+                ) {
                     t.cells[i] = MergedCell::Suppressed;
                     if let Some(out) = t.contributors.as_mut() {
                         out[i] = None;

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use prikk_privacy::definition::Definition;
-use prikk_privacy::protect::Policy;
+use prikk_privacy::policy::Policy;
 
 use crate::exit::{self, CodedError};
 use crate::outbox::Outbox;

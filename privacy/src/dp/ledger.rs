@@ -207,6 +207,10 @@ impl Ledger {
 
     /// Charges a release, or refuses it without recording anything when it
     /// would exceed the year's budget or its report id is already charged.
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "the spend read back was pushed just before"
+    )]
     pub fn spend(
         &mut self,
         project: &str,

@@ -505,8 +505,8 @@ fn check_consistent(shape: &TableShape, values: &[i64], what: &str) -> Result<()
         let sum = shape
             .inner_cells_under(cell)
             .iter()
-            .try_fold(0i64, |acc, &i| acc.checked_add(values[i]));
-        if sum != Some(values[cell]) {
+            .try_fold(0i64, |acc, &i| acc.checked_add(*values.get(i)?));
+        if sum.is_none() || sum != values.get(cell).copied() {
             return Err(DpError::InconsistentTable {
                 table: shape.id.clone(),
                 cell: shape.key_codes(cell).join(","),
@@ -517,6 +517,10 @@ fn check_consistent(shape: &TableShape, values: &[i64], what: &str) -> Result<()
     Ok(())
 }
 
+#[allow(
+    clippy::indexing_slicing,
+    reason = "`out` and `inner` have the shape's length, `exact` is the table's values of that shape, and inner cells are cells of it"
+)]
 fn noisy<R: TryRngCore>(
     shape: &TableShape,
     exact: &[i64],

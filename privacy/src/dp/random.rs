@@ -158,6 +158,10 @@ impl OsRandom {
         }
     }
 
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "the buffer is refilled whenever fewer than `N` bytes remain, so `pos + N` is within it"
+    )]
     fn take<const N: usize>(&mut self) -> Result<[u8; N], rand::rand_core::OsError> {
         if self.pos + N > self.buf.len() {
             OsRng.try_fill_bytes(&mut self.buf)?;

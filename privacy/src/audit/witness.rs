@@ -13,6 +13,10 @@
 //!
 //! A cell the witnesses do not cover is not a failure: the caller computes
 //! its interval exactly.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "unknowns are local to one block, filtered to `j < m` when the rows are built, and every point has the block's length"
+)]
 
 /// A relation of a block on local unknowns: `sum coef * x = rhs`.
 pub(crate) type LocalRow = (Vec<(usize, i64)>, i64);

@@ -13,6 +13,10 @@
 //! audit's propagation for blocks too large for integer programming; the
 //! audit still decides (and integer programming on small blocks is
 //! stronger, which the repair rounds handle).
+#![allow(
+    clippy::indexing_slicing,
+    reason = "per-quantity bounds sized at construction and relation indices from the same relations; this loop is the inner loop of the publishing pass"
+)]
 
 /// No upper bound.
 const INF: i64 = i64::MAX;

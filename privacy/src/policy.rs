@@ -1,18 +1,8 @@
-//! Primary and secondary suppression over all tables of a report at once.
-//!
-//! Cells that stand for the same quantity in different tables (admitted women
-//! are a margin of most tables) are one quantity here, so they get one status
-//! everywhere. Secondary suppression follows the idea of Statistics Norway's
-//! GaussSuppression: candidates are considered largest first, and one is
-//! published only if, after exact Gaussian elimination over the tables'
-//! relations, no primary cell becomes a linear combination of published
-//! cells. The result is then audited (rank test, singletons, integer
-//! intervals); cells the audit flags get more complementary suppressions.
+//! The protection rules the data protection officer sets, and why
+//! protection can fail. Every other part of the crate reads these; this
+//! module reads nothing of the crate.
 
 use serde::{Deserialize, Serialize};
-
-use crate::audit::AuditReport;
-use crate::table::Table;
 
 /// The protection rules, as the data protection officer sets them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,23 +69,3 @@ pub enum ProtectError {
     #[error("arithmetic overflow in exact elimination")]
     Overflow,
 }
-
-/// A protected report: per table and cell, whether it is suppressed.
-#[derive(Debug, Clone)]
-pub struct Protected {
-    /// The exact tables (never leave the municipality).
-    pub tables: Vec<Table>,
-    /// Per table, per cell: suppressed.
-    pub suppressed: Vec<Vec<bool>>,
-    /// Per table, per cell: suppressed by the primary rule. Local knowledge
-    /// for the preview; never serialized into a payload.
-    pub primary: Vec<Vec<bool>>,
-    /// Number of distinct quantities suppressed by the primary rule.
-    pub primary_count: usize,
-    /// Number of distinct quantities suppressed to protect them.
-    pub secondary_count: usize,
-    /// The audit of the final pattern, with the exact values known.
-    pub audit: AuditReport,
-}
-
-pub use crate::gauss::{protect, protect_keeping};

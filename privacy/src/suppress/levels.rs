@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::audit::{AuditReport, PublishedTable, audit};
-use crate::protect::Policy;
+use crate::policy::Policy;
 use crate::table::{Dimension, Measure, Table, TableShape};
 
 /// One project's published tables: per table of the definition, per cell,
