@@ -11,6 +11,7 @@ pub mod audit;
 mod bounds;
 pub mod definition;
 mod gauss;
+pub mod geography;
 mod interval;
 pub mod layout;
 pub mod levels;
@@ -23,5 +24,9 @@ pub use audit::{
 };
 pub mod dp;
 pub use definition::{Definition, DefinitionError};
+pub use geography::{
+    Counts, GeographyError, GeographyProtection, LeaderKnowledge, RegionGroup,
+    leader_knowledge_audit, protect_geography,
+};
 pub use protect::{Policy, ProtectError, Protected, protect};
 pub use table::{Category, Dimension, Measure, Relation, Table, TableShape};
