@@ -18,13 +18,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::audit::{AuditReport, PublishedTable, audit};
-use crate::protect::{Policy, ProtectError, protect, protect_keeping};
-use crate::table::{Category, Dimension, Measure, Relation, Table, TableShape};
+use crate::protect::{Policy, ProtectError, Protected, protect, protect_keeping};
+use crate::table::{Dimension, Relation, Table, TableShape};
+
+mod leader;
+
+pub use leader::{LeaderKnowledge, leader_knowledge_audit};
 
 /// Dimension and variable of the geography in stacked tables.
 const REGION: &str = "region";
-/// Dimension and variable of the projects in the leader's view.
-const PROJECT: &str = "project";
 /// The root category of an additive dimension; no group may take its code.
 const TOTAL: &str = "total";
 
@@ -237,8 +239,10 @@ fn fresh_code(code: &str, seen: &mut HashMap<String, usize>) -> bool {
 /// protected on its own (pattern N). With one group, the group is the
 /// nation and N is published for both. Otherwise nation and groups are
 /// protected as stacked tables with a `region` dimension, keeping N hidden on
-/// the nation rows; if that hides no national cell beyond N, it is
-/// published, and the nation comes out exactly as it would alone.
+/// the nation rows. Where the engine hid national cells beyond N, they are
+/// published again and the group cells that then follow from published
+/// cells are published too, if the audit then passes. The nation comes out
+/// exactly as it would alone.
 ///
 /// If regional detail would cost national cells, the nation is published
 /// with N and every region row is withheld (`regions_withheld`). That is
@@ -301,11 +305,16 @@ pub fn protect_geography(
         })
         .collect();
     let joint = protect_keeping(&stacked, policy, &keep).map_err(GeographyError::engine)?;
-    let costs_national = joint
+    let chosen = if joint
         .suppressed
         .iter()
         .zip(&alone.suppressed)
-        .any(|(j, n)| j[..n.len()] != n[..]);
+        .any(|(j, n)| j[..n.len()] != n[..])
+    {
+        restore_nation(&stacked, &joint, &alone.suppressed, policy)
+    } else {
+        Some((joint.suppressed.clone(), joint.audit.clone()))
+    };
     // Group rows of a stacked per-table vector, per group, per table.
     let split = |flags: &[Vec<bool>]| -> Vec<Vec<Vec<bool>>> {
         (1..rows)
@@ -319,7 +328,7 @@ pub fn protect_geography(
             .collect()
     };
     let group_primary = split(&joint.primary);
-    if costs_national {
+    let Some((suppressed, report)) = chosen else {
         let groups_suppressed: Vec<Vec<Vec<bool>>> = group_primary
             .iter()
             .map(|g| g.iter().map(|t| vec![true; t.len()]).collect())
@@ -340,10 +349,9 @@ pub fn protect_geography(
             joint: national_alone.plus(regions),
             audit: alone.audit,
         });
-    }
+    };
     let joint_counts = Counts::of(
-        joint
-            .suppressed
+        suppressed
             .iter()
             .flatten()
             .zip(joint.primary.iter().flatten()),
@@ -351,200 +359,95 @@ pub fn protect_geography(
     Ok(GeographyProtection {
         nation,
         nation_suppressed: alone.suppressed,
-        groups_suppressed: split(&joint.suppressed),
+        groups_suppressed: split(&suppressed),
         regions_withheld: false,
         national_alone,
         joint: joint_counts,
-        audit: joint.audit,
+        audit: report,
     })
 }
 
-/// What the leader can work out about single projects of aggregate-level tables.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LeaderKnowledge {
-    /// Hidden project cells (project, table, key codes of the table) that
-    /// the leader derives exactly or bounds more narrowly than the policy's
-    /// `min_interval_width`, except cells pinned to 0. Empty when the
-    /// leader learns no project's cell.
-    pub derived_nonzero: Vec<(String, String, Vec<String>)>,
-    /// Hidden project cells pinned to 0 because their group's sum there is
-    /// 0: "nobody", which the policy only protects with `protect_zeros`.
-    pub zero_pinned: usize,
-    /// Hidden project cells examined.
-    pub hidden_cells: usize,
-}
-
-/// The leader-knowledge attack on aggregate-level tables: what the leader
-/// can derive about one project's cells from everything it knows.
-///
-/// `projects` holds each project's group code and exact tables (of
-/// `shapes`); a project is named `group/i` in the result, `i` its position
-/// in `projects`. The leader knows nothing per project (no project cell of
-/// these tables is published, so a hidden cell may be 0) and every group's
-/// exact sum, contributors of sum tables included. This is audited as one
-/// stacked table set with a `project` dimension `total -> group -> project`:
-/// total and group rows published, project rows hidden, intervals computed
-/// exactly with 0 as the lower bound of every hidden cell.
-///
-/// Why it must come out empty: a person can be moved from one project of a
-/// group to another without changing any group sum, so with at least two
-/// projects per group every hidden cell with somebody in it can take at
-/// least two values. Only a cell whose group has nobody there is pinned (to
-/// 0), and that is reported apart in `zero_pinned`. Cells and quantities:
-/// every count here is of cells, a quantity shared by several tables
-/// counting once per table.
-pub fn leader_knowledge_audit(
-    shapes: &[Arc<TableShape>],
-    projects: &[(String, Vec<Table>)],
+/// The joint pattern with the nation as it is alone: every national cell
+/// the engine hid beyond `nation` is published again, and then, round by
+/// round, every hidden cell the audit finds derivable that is neither
+/// primary nor in `nation` (it tells nothing the published cells do not).
+/// The engine's greedy search sometimes spends a national cell where group
+/// cells would do; this recovers such patterns. Returns the pattern and its
+/// audit when it passes, `None` when a protected cell would be given away.
+fn restore_nation(
+    stacked: &[Table],
+    joint: &Protected,
+    nation: &[Vec<bool>],
     policy: &Policy,
-) -> Result<LeaderKnowledge, GeographyError> {
-    let relations: Vec<Vec<Relation>> = shapes.iter().map(|s| s.relations()).collect();
-    // Groups in order of first appearance, with their projects.
-    let mut group_of: HashMap<&str, usize> = HashMap::new();
-    let mut members: Vec<(&str, Vec<usize>)> = Vec::new();
-    for (i, (group, tables)) in projects.iter().enumerate() {
-        check_tables(shapes, &relations, tables)?;
-        let g = *group_of.entry(group.as_str()).or_insert_with(|| {
-            members.push((group.as_str(), Vec::new()));
-            members.len() - 1
-        });
-        members[g].1.push(i);
-    }
-    // Categories: total, then each group followed by its projects.
-    let mut seen = HashMap::new();
-    let mut categories = vec![category(TOTAL, None)];
-    // Per category: the tables summed there (all projects, a group's, one project's).
-    let mut exact: Vec<Vec<Table>> = vec![sum_tables(
-        shapes,
-        projects.iter().map(|(_, t)| t.as_slice()),
-    )?];
-    let mut project_at: Vec<Option<usize>> = vec![None];
-    for (group, list) in &members {
-        if !fresh_code(group, &mut seen) {
-            return Err(GeographyError::Shape);
-        }
-        let g = categories.len();
-        categories.push(category(group, Some(0)));
-        categories[0].children.push(g);
-        exact.push(sum_tables(
-            shapes,
-            list.iter().map(|&p| projects[p].1.as_slice()),
-        )?);
-        project_at.push(None);
-        for &p in list {
-            let code = format!("{group}/{p}");
-            if !fresh_code(&code, &mut seen) {
-                return Err(GeographyError::Shape);
-            }
-            let c = categories.len();
-            categories.push(category(&code, Some(g)));
-            categories[g].children.push(c);
-            exact.push(projects[p].1.clone());
-            project_at.push(Some(p));
-        }
-    }
-    let dim = Arc::new(Dimension::new(
-        PROJECT.into(),
-        PROJECT.into(),
-        categories,
-        true,
-    ));
-    // Per published table: its shape, the cells the leader sees, and the truth.
-    let mut published = Vec::new();
-    let mut truth: Vec<Vec<i64>> = Vec::new();
-    for (t, s) in shapes.iter().enumerate() {
-        let mut add = |shape: Arc<TableShape>, column: fn(&Table) -> &[i64]| {
-            let mut cells = Vec::with_capacity(shape.len());
-            let mut values = Vec::with_capacity(shape.len());
-            for (row, at) in exact.iter().zip(&project_at) {
-                let v = column(&row[t]);
-                values.extend_from_slice(v);
-                cells.extend(v.iter().map(|&x| at.is_none().then_some(x)));
-            }
-            published.push(PublishedTable { shape, cells });
-            truth.push(values);
-        };
-        add(stacked_shape(&dim, s), |x| x.values.as_slice());
-        if let Measure::Sum(column) = &s.measure {
-            // The helper sums contributors too: the leader knows them per group.
-            let counted = TableShape::new(
-                format!("{}.contributors", s.id),
-                s.dimensions.clone(),
-                Measure::Sum(format!("{column}.contributors")),
-                s.population.clone(),
-            );
-            add(stacked_shape(&dim, &counted), |x| x.contributors.as_slice());
-        }
-    }
-    let hidden_cells = published
-        .iter()
-        .map(|t| t.cells.iter().filter(|c| c.is_none()).count())
-        .sum();
-    let attacker = Policy {
-        protect_zeros: true,
-        // One block may hold every hidden cell: all get exact intervals.
-        interval_block_limit: policy
-            .interval_block_limit
-            .max(u32::try_from(hidden_cells).unwrap_or(u32::MAX)),
-        ..policy.clone()
-    };
-    let report = audit(&published, &attacker, None, true);
-    // Every hidden cell of each quantity: the audit names one cell per quantity.
+) -> Option<(Vec<Vec<bool>>, AuditReport)> {
+    // A quantity has one status in every table it appears in.
     let mut cells_of: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
-    for (t, p) in published.iter().enumerate() {
-        for (c, v) in p.cells.iter().enumerate() {
-            if v.is_none() {
-                cells_of
-                    .entry(p.shape.quantity(c))
-                    .or_default()
-                    .push((t, c));
-            }
+    for (t, table) in stacked.iter().enumerate() {
+        for c in 0..table.values.len() {
+            cells_of
+                .entry(table.shape.quantity(c))
+                .or_default()
+                .push((t, c));
         }
     }
-    let index: HashMap<&str, usize> = published
+    let mut hidden = joint.suppressed.clone();
+    let publish = |hidden: &mut Vec<Vec<bool>>, t: usize, c: usize| {
+        for &(t2, c2) in cells_of
+            .get(&stacked[t].shape.quantity(c))
+            .into_iter()
+            .flatten()
+        {
+            hidden[t2][c2] = false;
+        }
+    };
+    let extra: Vec<(usize, usize)> = nation
         .iter()
         .enumerate()
-        .map(|(t, p)| (p.shape.id.as_str(), t))
+        .flat_map(|(t, n)| (0..n.len()).filter(move |&c| !n[c]).map(move |c| (t, c)))
+        .filter(|&(t, c)| hidden[t][c])
         .collect();
-    let width = i64::from(policy.min_interval_width.max(1));
-    let mut out = LeaderKnowledge {
-        hidden_cells,
-        ..LeaderKnowledge::default()
-    };
-    for iv in &report.intervals {
-        let narrow = iv.exact || iv.upper.is_some_and(|u| u - iv.lower < width);
-        let Some(&t) = index.get(iv.table.as_str()) else {
-            continue;
-        };
-        let Some(cell) = published[t].shape.cell_by_codes(&iv.key) else {
-            continue;
-        };
-        if !narrow {
-            continue;
-        }
-        let cells = cells_of
-            .get(&published[t].shape.quantity(cell))
-            .map_or(&[][..], Vec::as_slice);
-        if iv.exact && truth[t][cell] == 0 {
-            out.zero_pinned += cells.len();
-            continue;
-        }
-        for &(t2, c2) in cells {
-            let shape = &published[t2].shape;
-            let mut key = shape.key_codes(c2).into_iter().map(str::to_string);
-            let project = key.next().unwrap_or_default();
-            out.derived_nonzero
-                .push((project, shape.id.clone(), key.collect()));
-        }
+    for (t, c) in extra {
+        publish(&mut hidden, t, c);
     }
-    out.derived_nonzero.sort();
-    Ok(out)
-}
-
-fn category(code: &str, parent: Option<usize>) -> Category {
-    Category {
-        code: code.into(),
-        parent,
-        children: Vec::new(),
+    let index: HashMap<&str, usize> = stacked
+        .iter()
+        .enumerate()
+        .map(|(t, x)| (x.shape.id.as_str(), t))
+        .collect();
+    // Each round publishes at least one quantity, so this ends.
+    loop {
+        let view: Vec<PublishedTable> = stacked
+            .iter()
+            .zip(&hidden)
+            .map(|(x, h)| PublishedTable {
+                shape: x.shape.clone(),
+                cells: x
+                    .values
+                    .iter()
+                    .zip(h)
+                    .map(|(&v, &h)| (!h).then_some(v))
+                    .collect(),
+            })
+            .collect();
+        let report = audit(&view, policy, Some(stacked), true);
+        if report.passed {
+            return Some((hidden, report));
+        }
+        let mut more = false;
+        for iv in report.intervals.iter().filter(|iv| iv.exact) {
+            let t = *index.get(iv.table.as_str())?;
+            let c = stacked[t].shape.cell_by_codes(&iv.key)?;
+            let kept = nation[t].get(c).copied().unwrap_or(false);
+            if joint.primary[t][c] || kept {
+                return None;
+            }
+            if hidden[t][c] {
+                publish(&mut hidden, t, c);
+                more = true;
+            }
+        }
+        if !more {
+            return None;
+        }
     }
 }
