@@ -451,3 +451,81 @@ fn restore_nation(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::Measure;
+
+    /// Births by gender (total, female, male).
+    fn births(values: [i64; 2]) -> Table {
+        let shape = Arc::new(TableShape::new(
+            "births".into(),
+            vec![Arc::new(Dimension::flat("gender", &["female", "male"]))],
+            Measure::Count,
+            "total".into(),
+        ));
+        let mut t = Table::zeros(shape);
+        t.add_inner(&[1], values[0]);
+        t.add_inner(&[2], values[1]);
+        t
+    }
+
+    fn group(code: &str, values: [i64; 2]) -> RegionGroup {
+        RegionGroup {
+            code: code.into(),
+            tables: vec![births(values)],
+        }
+    }
+
+    #[test]
+    fn engine_findings_lose_their_bounds() {
+        let e = GeographyError::engine(ProtectError::Unsafe(
+            "t[a, b] is pinned to 3 by whole-number bounds; \
+             t[c] is pinned to [1, 2], narrower than the policy allows; \
+             t[d] can be computed from the published cells"
+                .into(),
+        ));
+        let text = e.to_string();
+        assert!(!text.chars().any(|c| c.is_ascii_digit()), "{text}");
+        assert!(text.contains("t[a, b] is pinned too narrowly"));
+        assert!(text.contains("t[d] can be computed"));
+    }
+
+    #[test]
+    fn group_codes_must_be_distinct_and_not_total() {
+        let shapes = vec![births([0, 0]).shape];
+        let p = Policy::default();
+        for codes in [["oslo", "oslo"], ["oslo", "total"], ["oslo", ""]] {
+            let groups = [group(codes[0], [6, 7]), group(codes[1], [8, 9])];
+            assert_eq!(
+                protect_geography(&shapes, &groups, &p).unwrap_err(),
+                GeographyError::Shape
+            );
+        }
+    }
+
+    #[test]
+    fn large_groups_are_published_beside_the_nation() {
+        let shapes = vec![births([0, 0]).shape];
+        let groups = [group("oslo", [6, 7]), group("agder+rogaland", [8, 9])];
+        let g = protect_geography(&shapes, &groups, &Policy::default()).unwrap();
+        assert_eq!(g.nation[0].values, vec![30, 14, 16]);
+        assert!(!g.regions_withheld && g.audit.passed);
+        assert_eq!(g.joint, Counts::default());
+        assert!(g.groups_suppressed.iter().flatten().flatten().all(|&h| !h));
+    }
+
+    #[test]
+    fn a_small_group_cell_is_hidden_with_a_complement_in_the_groups() {
+        // Oslo's 2 women are primary; the nation's 9 women are not, so the
+        // complement must come from the other group's women.
+        let shapes = vec![births([0, 0]).shape];
+        let groups = [group("oslo", [2, 7]), group("vestland", [7, 9])];
+        let g = protect_geography(&shapes, &groups, &Policy::default()).unwrap();
+        assert!(g.audit.passed && !g.regions_withheld);
+        assert_eq!(g.nation_suppressed, vec![vec![false; 3]]);
+        assert!(g.groups_suppressed[0][0][1] && g.groups_suppressed[1][0][1]);
+        assert_eq!(g.joint.primary, 1);
+    }
+}

@@ -202,3 +202,64 @@ fn category(code: &str, parent: Option<usize>) -> Category {
         children: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn births(values: [i64; 2]) -> Vec<Table> {
+        let shape = Arc::new(TableShape::new(
+            "births".into(),
+            vec![Arc::new(Dimension::flat("gender", &["female", "male"]))],
+            Measure::Count,
+            "total".into(),
+        ));
+        let mut t = Table::zeros(shape);
+        t.add_inner(&[1], values[0]);
+        t.add_inner(&[2], values[1]);
+        vec![t]
+    }
+
+    #[test]
+    fn two_projects_of_a_group_keep_their_cells() {
+        let projects = vec![
+            ("oslo".to_string(), births([2, 3])),
+            ("oslo".to_string(), births([4, 0])),
+        ];
+        let shapes = vec![projects[0].1[0].shape.clone()];
+        let k = leader_knowledge_audit(&shapes, &projects, &Policy::default()).unwrap();
+        assert!(k.derived_nonzero.is_empty(), "{:?}", k.derived_nonzero);
+        assert_eq!((k.hidden_cells, k.zero_pinned), (6, 0));
+    }
+
+    #[test]
+    fn a_project_alone_in_its_group_is_known() {
+        let projects = vec![
+            ("oslo".to_string(), births([2, 3])),
+            ("oslo".to_string(), births([4, 1])),
+            ("bergen".to_string(), births([1, 0])),
+        ];
+        let shapes = vec![projects[0].1[0].shape.clone()];
+        let k = leader_knowledge_audit(&shapes, &projects, &Policy::default()).unwrap();
+        let key = |c: &str| vec![c.to_string()];
+        assert_eq!(
+            k.derived_nonzero,
+            vec![
+                ("bergen/2".into(), "births".into(), key("female")),
+                ("bergen/2".into(), "births".into(), key("total")),
+            ]
+        );
+        assert_eq!(k.zero_pinned, 1);
+    }
+
+    #[test]
+    fn colliding_codes_are_refused() {
+        let projects = vec![
+            ("a".to_string(), births([2, 3])),
+            ("a/0".to_string(), births([4, 1])),
+        ];
+        let shapes = vec![projects[0].1[0].shape.clone()];
+        let r = leader_knowledge_audit(&shapes, &projects, &Policy::default());
+        assert_eq!(r.unwrap_err(), GeographyError::Shape);
+    }
+}
