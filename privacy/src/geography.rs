@@ -458,7 +458,7 @@ mod tests {
     use crate::table::Measure;
 
     /// Births by gender (total, female, male).
-    fn births(values: [i64; 2]) -> Table {
+    pub(super) fn births(values: [i64; 2]) -> Table {
         let shape = Arc::new(TableShape::new(
             "births".into(),
             vec![Arc::new(Dimension::flat("gender", &["female", "male"]))],

@@ -108,9 +108,12 @@ fn project(
     tables
 }
 
-/// Projects (group code, tables): five to seven per group. The first group
+/// A project: its group code and its exact tables.
+type Project = (String, Vec<Table>);
+
+/// Projects: five to seven per group. The first group
 /// has no births when `no_births` is set.
-fn population(seed: u64, no_births: bool) -> (Vec<Arc<TableShape>>, Vec<(String, Vec<Table>)>) {
+fn population(seed: u64, no_births: bool) -> (Vec<Arc<TableShape>>, Vec<Project>) {
     let shapes = shapes();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut projects = Vec::new();
@@ -458,7 +461,7 @@ fn full_size_project(def: &Definition, rng: &mut ChaCha8Rng, people: usize) -> V
             }
             let mut keys = vec![Vec::new()];
             for d in t.shape.dimensions.clone() {
-                let cats = draw(&*d, rng);
+                let cats = draw(&d, rng);
                 keys = keys
                     .into_iter()
                     .flat_map(|k| cats.iter().map(move |&c| [k.clone(), vec![c]].concat()))

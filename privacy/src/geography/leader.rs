@@ -207,17 +207,9 @@ fn category(code: &str, parent: Option<usize>) -> Category {
 mod tests {
     use super::*;
 
+    /// One project's tables: births by gender.
     fn births(values: [i64; 2]) -> Vec<Table> {
-        let shape = Arc::new(TableShape::new(
-            "births".into(),
-            vec![Arc::new(Dimension::flat("gender", &["female", "male"]))],
-            Measure::Count,
-            "total".into(),
-        ));
-        let mut t = Table::zeros(shape);
-        t.add_inner(&[1], values[0]);
-        t.add_inner(&[2], values[1]);
-        vec![t]
+        vec![crate::geography::tests::births(values)]
     }
 
     #[test]
