@@ -112,6 +112,9 @@ pub enum GeographyError {
     /// A sum over groups or a margin leaves the 64-bit range.
     #[error("a sum leaves the 64-bit range")]
     Overflow,
+    /// The leader-knowledge attack did not reach every hidden cell.
+    #[error("the attack did not reach every hidden cell")]
+    Incomplete,
     /// The suppression engine failed; its findings have their bounds removed.
     #[error("protection failed: {0}")]
     Protect(ProtectError),

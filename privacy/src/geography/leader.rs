@@ -24,7 +24,7 @@ pub struct LeaderKnowledge {
     /// Hidden project cells pinned to 0 because their group's sum there is
     /// 0: "nobody", which the policy only protects with `protect_zeros`.
     pub zero_pinned: usize,
-    /// Hidden project cells examined.
+    /// Hidden project cells examined, a sum table's contributor counts included.
     pub hidden_cells: usize,
 }
 
@@ -37,14 +37,17 @@ pub struct LeaderKnowledge {
 /// these tables is published, so a hidden cell may be 0) and every group's
 /// exact sum, contributors of sum tables included. This is audited as one
 /// stacked table set with a `project` dimension `total -> group -> project`:
-/// total and group rows published, project rows hidden, intervals computed
-/// exactly with 0 as the lower bound of every hidden cell.
+/// total and group rows published, project rows hidden, and an interval
+/// computed for every hidden cell (no block is too large to be attacked),
+/// with 0 as the lower bound of every hidden cell.
 ///
 /// Why it must come out empty: a person can be moved from one project of a
 /// group to another without changing any group sum, so with at least two
 /// projects per group every hidden cell with somebody in it can take at
-/// least two values. Only a cell whose group has nobody there is pinned (to
-/// 0), and that is reported apart in `zero_pinned`. Cells and quantities:
+/// least two values: its interval is 0 to the group's sum. Only a cell whose
+/// group has nobody there is pinned (to 0), and that is reported apart in
+/// `zero_pinned`; a group sum below `min_interval_width` leaves intervals
+/// narrower than the policy allows, and those cells are reported. Cells and quantities:
 /// every count here is of cells, a quantity shared by several tables
 /// counting once per table.
 pub fn leader_knowledge_audit(
@@ -136,24 +139,17 @@ pub fn leader_knowledge_audit(
         .sum();
     let attacker = Policy {
         protect_zeros: true,
-        // One block may hold every hidden cell: all get exact intervals.
+        // One block may hold every hidden cell: none is skipped.
         interval_block_limit: policy
             .interval_block_limit
             .max(u32::try_from(hidden_cells).unwrap_or(u32::MAX)),
         ..policy.clone()
     };
     let report = audit(&published, &attacker, None, true);
-    // Every hidden cell of each quantity: the audit names one cell per quantity.
-    let mut cells_of: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
-    for (t, p) in published.iter().enumerate() {
-        for (c, v) in p.cells.iter().enumerate() {
-            if v.is_none() {
-                cells_of
-                    .entry(p.shape.quantity(c))
-                    .or_default()
-                    .push((t, c));
-            }
-        }
+    let quantities = cells_of_quantities(&published);
+    // An attack that did not reach every hidden cell proves nothing.
+    if report.interval_skipped > 0 || report.intervals.len() != quantities.len() {
+        return Err(GeographyError::Incomplete);
     }
     let index: HashMap<&str, usize> = published
         .iter()
@@ -166,17 +162,17 @@ pub fn leader_knowledge_audit(
         ..LeaderKnowledge::default()
     };
     for iv in &report.intervals {
-        let narrow = iv.exact || iv.upper.is_some_and(|u| u - iv.lower < width);
-        let Some(&t) = index.get(iv.table.as_str()) else {
-            continue;
-        };
-        let Some(cell) = published[t].shape.cell_by_codes(&iv.key) else {
-            continue;
-        };
-        if !narrow {
+        if !(iv.exact || iv.upper.is_some_and(|u| u - iv.lower < width)) {
             continue;
         }
-        let cells = cells_of
+        let t = *index
+            .get(iv.table.as_str())
+            .ok_or(GeographyError::Incomplete)?;
+        let cell = published[t]
+            .shape
+            .cell_by_codes(&iv.key)
+            .ok_or(GeographyError::Incomplete)?;
+        let cells = quantities
             .get(&published[t].shape.quantity(cell))
             .map_or(&[][..], Vec::as_slice);
         if iv.exact && truth[t][cell] == 0 {
@@ -195,6 +191,21 @@ pub fn leader_knowledge_audit(
     Ok(out)
 }
 
+/// Every hidden cell (table, cell) of each hidden quantity: the audit names
+/// one cell per quantity, and counts here are of cells.
+fn cells_of_quantities(published: &[PublishedTable]) -> HashMap<String, Vec<(usize, usize)>> {
+    let mut out: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+    for (t, p) in published.iter().enumerate() {
+        for (c, v) in p.cells.iter().enumerate() {
+            if v.is_none() {
+                out.entry(p.shape.quantity(c)).or_default().push((t, c));
+            }
+        }
+    }
+    out
+}
+
+/// A category of the project dimension, its children added as they come.
 fn category(code: &str, parent: Option<usize>) -> Category {
     Category {
         code: code.into(),
