@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::audit::{AuditReport, PublishedTable, audit};
-use crate::protect::{Policy, ProtectError, Protected, protect, protect_keeping};
-use crate::table::{Dimension, Relation, Table, TableShape};
+use crate::protect::{Policy, ProtectError, protect, protect_keeping};
+use crate::table::{Dimension, Measure, Relation, Table, TableShape};
 
 mod leader;
 
@@ -229,6 +229,14 @@ fn stack_rows<'a>(shape: Arc<TableShape>, rows: impl Iterator<Item = &'a Table>)
     t
 }
 
+/// Whether a stacked pattern hides a national cell beyond `nation`.
+fn beyond(stacked: &[Vec<bool>], nation: &[Vec<bool>]) -> bool {
+    stacked
+        .iter()
+        .zip(nation)
+        .any(|(s, n)| s[..n.len()] != n[..])
+}
+
 /// Whether `code` can be a category beside `seen` in an additive dimension.
 fn fresh_code(code: &str, seen: &mut HashMap<String, usize>) -> bool {
     let n = seen.len();
@@ -247,8 +255,9 @@ fn fresh_code(code: &str, seen: &mut HashMap<String, usize>) -> bool {
 /// cells are published too, if the audit then passes. The nation comes out
 /// exactly as it would alone.
 ///
-/// If regional detail would cost national cells, the nation is published
-/// with N and every region row is withheld (`regions_withheld`). That is
+/// If regional detail would cost national cells (or the engine finds no
+/// safe pattern with regions), the nation is published with N and every
+/// region row is withheld (`regions_withheld`). That is
 /// safe: only national figures are published then, the region rows add
 /// nothing an attacker can use, and N passed the audit on its own
 /// (`audit` is N's audit).
@@ -307,16 +316,30 @@ pub fn protect_geography(
             k
         })
         .collect();
-    let joint = protect_keeping(&stacked, policy, &keep).map_err(GeographyError::engine)?;
-    let chosen = if joint
-        .suppressed
+    // Per stacked table, per cell: breaks the primary rule.
+    let primary: Vec<Vec<bool>> = stacked
         .iter()
-        .zip(&alone.suppressed)
-        .any(|(j, n)| j[..n.len()] != n[..])
-    {
-        restore_nation(&stacked, &joint, &alone.suppressed, policy)
-    } else {
-        Some((joint.suppressed.clone(), joint.audit.clone()))
+        .map(|x| {
+            let is_sum = matches!(x.shape.measure, Measure::Sum(_));
+            x.values
+                .iter()
+                .zip(&x.contributors)
+                .map(|(&v, &c)| policy.is_primary(v, c, is_sum))
+                .collect()
+        })
+        .collect();
+    let chosen = match protect_keeping(&stacked, policy, &keep) {
+        Ok(joint) if beyond(&joint.suppressed, &alone.suppressed) => restore_nation(
+            &stacked,
+            joint.suppressed,
+            &primary,
+            &alone.suppressed,
+            policy,
+        ),
+        Ok(joint) => Some((joint.suppressed, joint.audit)),
+        // No safe pattern with regions: the nation alone is safe.
+        Err(ProtectError::Unsafe(_)) => None,
+        Err(e) => return Err(GeographyError::engine(e)),
     };
     // Group rows of a stacked per-table vector, per group, per table.
     let split = |flags: &[Vec<bool>]| -> Vec<Vec<Vec<bool>>> {
@@ -330,7 +353,7 @@ pub fn protect_geography(
             })
             .collect()
     };
-    let group_primary = split(&joint.primary);
+    let group_primary = split(&primary);
     let Some((suppressed, report)) = chosen else {
         let groups_suppressed: Vec<Vec<Vec<bool>>> = group_primary
             .iter()
@@ -353,12 +376,7 @@ pub fn protect_geography(
             audit: alone.audit,
         });
     };
-    let joint_counts = Counts::of(
-        suppressed
-            .iter()
-            .flatten()
-            .zip(joint.primary.iter().flatten()),
-    );
+    let joint_counts = Counts::of(suppressed.iter().flatten().zip(primary.iter().flatten()));
     Ok(GeographyProtection {
         nation,
         nation_suppressed: alone.suppressed,
@@ -379,7 +397,8 @@ pub fn protect_geography(
 /// audit when it passes, `None` when a protected cell would be given away.
 fn restore_nation(
     stacked: &[Table],
-    joint: &Protected,
+    mut hidden: Vec<Vec<bool>>,
+    primary: &[Vec<bool>],
     nation: &[Vec<bool>],
     policy: &Policy,
 ) -> Option<(Vec<Vec<bool>>, AuditReport)> {
@@ -393,7 +412,6 @@ fn restore_nation(
                 .push((t, c));
         }
     }
-    let mut hidden = joint.suppressed.clone();
     let publish = |hidden: &mut Vec<Vec<bool>>, t: usize, c: usize| {
         for &(t2, c2) in cells_of
             .get(&stacked[t].shape.quantity(c))
@@ -441,7 +459,7 @@ fn restore_nation(
             let t = *index.get(iv.table.as_str())?;
             let c = stacked[t].shape.cell_by_codes(&iv.key)?;
             let kept = nation[t].get(c).copied().unwrap_or(false);
-            if joint.primary[t][c] || kept {
+            if primary[t][c] || kept {
                 return None;
             }
             if hidden[t][c] {
@@ -458,7 +476,6 @@ fn restore_nation(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::Measure;
 
     /// Births by gender (total, female, male).
     pub(super) fn births(values: [i64; 2]) -> Table {
