@@ -24,7 +24,9 @@
 //!    faster verdict.
 //! 5. [`suppress`]: choosing what to suppress. The publishing pass guarded
 //!    by the rank test and whole-number bounds, repair rounds driven by the
-//!    audit, and protection across aggregation levels ([`levels`]).
+//!    audit, protection across aggregation levels ([`levels`]), and the
+//!    regional and national tables of a secure-aggregation collection with
+//!    the leader-knowledge attack ([`geography`]).
 //!
 //! [`dp`] (noise and the privacy-loss ledger) stands apart, on the tables.
 #![forbid(unsafe_code)]
@@ -44,7 +46,6 @@ pub mod audit;
 pub mod definition;
 pub mod dp;
 pub mod layout;
-pub mod geography;
 pub mod policy;
 pub mod suppress;
 mod system;
@@ -55,5 +56,9 @@ pub use audit::{
 };
 pub use definition::{Definition, DefinitionError};
 pub use policy::{Policy, ProtectError};
-pub use suppress::{Protected, levels, protect};
+pub use suppress::geography::{
+    Counts, GeographyError, GeographyProtection, LeaderKnowledge, RegionGroup,
+    leader_knowledge_audit, protect_geography,
+};
+pub use suppress::{Protected, geography, levels, protect};
 pub use table::{Category, Dimension, Measure, Relation, Table, TableShape};

@@ -20,6 +20,7 @@
 )]
 
 mod bounds;
+pub mod geography;
 mod guard;
 #[allow(
     clippy::indexing_slicing,
