@@ -15,7 +15,7 @@ pub mod keys;
 pub mod logging;
 pub mod outbox;
 pub mod period;
-pub mod render;
+pub mod preview;
 pub mod report;
 pub mod sample;
 pub mod share;

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use municipality_agent::aggregate::{STATUS_LEAVES, aggregate, aggregate_per_person, status_at};
 use municipality_agent::ingest::{IngestOptions, ingest_bytes, ingest_file};
-use municipality_agent::render;
+use municipality_agent::preview;
 use municipality_agent::report::{prepare, report_id};
 use municipality_agent::sample::{
     CANARY_ID_PREFIX, CANARY_PREFIX, FORBIDDEN_COLUMNS, STATUS_DAY, SampleOptions, write_export,
@@ -188,8 +188,8 @@ fn forbidden_columns_never_reach_the_payload_or_the_tables() {
             assert!(!contains(&payload, c), "{c} in payload");
         }
 
-        let preview = render::preview(&d, &prepared, 1_160_000_000);
-        let json = render::to_json(&preview);
+        let preview = preview::preview(&d, &prepared, 1_160_000_000);
+        let json = preview::to_json(&preview);
         assert!(
             !json.contains("CANARY") && !json.contains("99999000") && !json.contains("ryggsmerter")
         );
@@ -198,9 +198,9 @@ fn forbidden_columns_never_reach_the_payload_or_the_tables() {
         for c in FORBIDDEN_COLUMNS {
             assert!(!tables.contains(c), "{c} in the preview tables");
         }
-        let html = render::to_html(&preview);
+        let html = preview::to_html(&preview);
         assert!(!html.contains("CANARY") && !html.contains("<script"));
-        let text = render::to_text(&preview);
+        let text = preview::to_text(&preview);
         assert!(!text.contains("CANARY"));
     }
 }
