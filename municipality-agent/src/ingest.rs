@@ -190,22 +190,22 @@ fn ingest_with(
     collected.finish(origin, selected, header.project_slot.is_some(), columns)
 }
 
-/// The rows a sample of the text suggests, to reserve for, so large files do
+/// The rows the first megabyte of the text suggests, to reserve for, so large files do
 /// not reallocate.
 fn estimated_rows(text: &str) -> usize {
-    let sample = text
+    let head = text
         .as_bytes()
         .get(..text.len().min(1 << 20))
         .unwrap_or_default();
-    let lines = sample.iter().filter(|&&b| b == b'\n').count().max(1);
-    (text.len() / (sample.len() / lines).max(1)).min(50_000_000)
+    let lines = head.iter().filter(|&&b| b == b'\n').count().max(1);
+    (text.len() / (head.len() / lines).max(1)).min(50_000_000)
 }
 
 #[cfg(test)]
 mod tests {
     use super::records::BATCH;
     use super::*;
-    use crate::sample::{SampleOptions, write_export_to};
+    use crate::synthetic::{SyntheticOptions, write_export_to};
 
     #[test]
     fn threaded_reading_equals_sequential_reading() {
@@ -215,7 +215,7 @@ mod tests {
             "moss",
             3 * BATCH + 17,
             9,
-            &SampleOptions::default(),
+            &SyntheticOptions::default(),
         )
         .unwrap();
         // Damage some rows so rejections are compared too, and end without a newline.

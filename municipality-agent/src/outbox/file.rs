@@ -8,11 +8,11 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 
 use super::{Backoff, Clock, Failure, Outbox, OutboxError, SystemClock, immediate};
-use crate::auditlog;
+use crate::journal;
 
 /// Numbered migrations; the position in this list is the schema version.
 const MIGRATIONS: &[&str] = &[
-    // 1: reports, receipts, the audit log, processed export files.
+    // 1: reports, receipts, the journal, processed export files.
     "
     CREATE TABLE reports (
         report_id         TEXT PRIMARY KEY,
@@ -139,7 +139,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OutboxError> {
             }
             tx.execute_batch(m)?;
             if version == 1 {
-                tx.execute_batch(auditlog::SCHEMA)?;
+                tx.execute_batch(journal::SCHEMA)?;
             }
             tx.execute(
                 "INSERT INTO schema_version (version, applied_unix) VALUES (?1, ?2)",

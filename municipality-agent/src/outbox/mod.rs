@@ -2,7 +2,7 @@
 //! receipt is stored next to them.
 //!
 //! One SQLite file (WAL, `synchronous=FULL`, numbered migrations) holds the
-//! signed reports, their receipts, the hash-chained audit log and the list of
+//! signed reports, their receipts, the hash-chained journal and the list of
 //! export files `run` has processed, and the privacy-loss ledger of the
 //! differential-privacy modes. Every method is one named transaction.
 //! Time comes from an injected [`Clock`], so retry schedules are testable.
@@ -22,7 +22,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use prikk_privacy::dp::LedgerError;
 
-use crate::auditlog::{self, AuditError};
+use crate::journal::{self, JournalError};
 
 mod budget;
 mod clock;
@@ -84,9 +84,9 @@ pub enum OutboxError {
         /// What was attempted.
         what: &'static str,
     },
-    /// The audit log failed.
+    /// The journal failed.
     #[error(transparent)]
-    Audit(#[from] AuditError),
+    Journal(#[from] JournalError),
     /// The privacy-loss ledger refused the release (over budget, or charged before).
     #[error(transparent)]
     Budget(#[from] LedgerError),
@@ -145,8 +145,8 @@ impl From<OutboxError> for Failure {
     }
 }
 
-impl From<AuditError> for Failure {
-    fn from(e: AuditError) -> Self {
+impl From<JournalError> for Failure {
+    fn from(e: JournalError) -> Self {
         Self::Outbox(e.into())
     }
 }
@@ -206,13 +206,13 @@ impl Outbox {
         f(&self.lock()).map_err(|e| e.at(&self.path))
     }
 
-    /// Every audit log entry, in order.
-    pub fn audit_entries(&self) -> Result<Vec<auditlog::Entry>, OutboxError> {
-        Ok(auditlog::entries(&self.lock())?)
+    /// Every journal entry, in order.
+    pub fn journal_entries(&self) -> Result<Vec<journal::Entry>, OutboxError> {
+        Ok(journal::entries(&self.lock())?)
     }
 
-    /// Recomputes the audit log's hash chain and cross-checks it with the outbox.
-    pub fn verify_audit_log(&self) -> Result<auditlog::Verification, OutboxError> {
-        Ok(auditlog::verify(&self.lock())?)
+    /// Recomputes the journal's hash chain and cross-checks it with the outbox.
+    pub fn verify_journal(&self) -> Result<journal::Verification, OutboxError> {
+        Ok(journal::verify(&self.lock())?)
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::budget::charge_release;
 use super::{Charge, Failure, Outbox, OutboxError};
-use crate::auditlog::{self, EntryKind, NewEntry};
+use crate::journal::{self, EntryKind, NewEntry};
 
 /// Where a report is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -183,7 +183,7 @@ impl Outbox {
 
     /// Like [`Outbox::enqueue`], and charges a differentially private release
     /// to its project's annual budget in the same transaction: the ledger row,
-    /// the report and the audit entry (which records the spend) are written
+    /// the report and the journal entry (which records the spend) are written
     /// together or not at all. A report id already in the outbox is not
     /// charged again. A release that would exceed the budget is refused with
     /// [`OutboxError::Budget`] and nothing is written.
@@ -217,7 +217,7 @@ impl Outbox {
                 None => String::new(),
                 Some(c) => charge_release(tx, &self.path, &report, c, now)?,
             };
-            auditlog::append(
+            journal::append(
                 tx,
                 now,
                 &NewEntry {
@@ -377,7 +377,7 @@ fn journal_change(
     r: &QueuedReport,
     detail: &str,
 ) -> Result<(), Failure> {
-    auditlog::append(
+    journal::append(
         tx,
         now,
         &NewEntry {

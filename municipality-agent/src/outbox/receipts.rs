@@ -6,7 +6,7 @@ use prost::Message;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Outbox, OutboxError, QueuedReport};
-use crate::auditlog::{self, EntryKind, NewEntry};
+use crate::journal::{self, EntryKind, NewEntry};
 
 /// Why a receipt is not accepted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -111,7 +111,7 @@ pub struct StoredReceipt {
 
 impl Outbox {
     /// Stores a verified receipt and marks its report delivered, in one
-    /// transaction with the audit entry. Returns `false` when a receipt was
+    /// transaction with the journal entry. Returns `false` when a receipt was
     /// already stored for the report (the first one is kept).
     pub fn store_receipt(&self, receipt: &VerifiedReceipt) -> Result<bool, OutboxError> {
         let now = self.clock.now_unix();
@@ -146,7 +146,7 @@ impl Outbox {
                 "UPDATE reports SET state = 'delivered', last_error = NULL WHERE report_id = ?1",
                 [&body.report_id],
             )?;
-            auditlog::append(
+            journal::append(
                 tx,
                 now,
                 &NewEntry {

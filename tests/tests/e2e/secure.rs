@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use municipality_agent::sample::PROJECTS;
 use municipality_agent::share::HelperKey;
+use municipality_agent::synthetic::PROJECTS;
 use prikk_e2e::scan::{Needles, scan_dir};
 use prikk_e2e::{InProcessGateway, gateway, truth};
 use prikk_gateway::aggregation::collect::{self, CollectError};
