@@ -10,7 +10,8 @@
 //! Each person is added to one inner cell per table (one leaf category per
 //! additive dimension); in multi-response and flag dimensions a person is
 //! added once per category that applies. Margins are then filled in from the
-//! inner cells, exactly as [`Table::add_inner`] would.
+//! inner cells by [`Table::add_inner_totals`], the walk [`Table::add_inner`]
+//! itself uses.
 
 use std::sync::Arc;
 
@@ -574,7 +575,8 @@ pub fn tabulate(
         let mut table = Table::zeros(spec.shape.clone());
         for (cell, (&v, &c)) in values.iter().zip(&contributors).enumerate() {
             if v != 0 || c != 0 {
-                add_to_margins(&mut table, cell, v, c);
+                let key = table.shape.key(cell);
+                table.add_inner_totals(&key, v, c);
             }
         }
         out.push(table);
@@ -599,32 +601,4 @@ pub fn tabulate_per_person(
         tables[t].add_inner(&key, value);
     })?;
     Ok(tables)
-}
-
-/// Adds an inner cell's total value and contributors to it and every margin above it.
-fn add_to_margins(table: &mut Table, cell: usize, value: i64, contributors: i64) {
-    let shape = table.shape.clone();
-    let key = shape.key(cell);
-    let mut cells = vec![0usize];
-    for (di, d) in shape.dimensions.iter().enumerate() {
-        let mut chain = vec![key[di]];
-        if d.additive {
-            let mut c = key[di];
-            while let Some(p) = d.categories[c].parent {
-                chain.push(p);
-                c = p;
-            }
-        }
-        let mut unit = vec![0; key.len()];
-        unit[di] = 1;
-        let stride = shape.index(&unit);
-        cells = cells
-            .iter()
-            .flat_map(|a| chain.iter().map(move |c| a + c * stride))
-            .collect();
-    }
-    for c in cells {
-        table.values[c] += value;
-        table.contributors[c] += contributors;
-    }
 }
