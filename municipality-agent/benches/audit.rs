@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use municipality_agent::report::prepare;
-use municipality_agent::sample::{PROJECTS, SampleOptions, project_size, write_export};
+use municipality_agent::synthetic::{PROJECTS, SyntheticOptions, project_size, write_export};
 use prikk_privacy::audit::Auditor;
 use prikk_privacy::definition::Definition;
 use prikk_privacy::policy::Policy;
@@ -29,7 +29,7 @@ fn bench(c: &mut Criterion) {
     let rows = project_size(largest.id, SEED);
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("export.csv");
-    write_export(&path, largest.id, rows, SEED, &SampleOptions::default())
+    write_export(&path, largest.id, rows, SEED, &SyntheticOptions::default())
         .expect("generate the export");
     let prepared = prepare(&def, &path, "2006", Some(largest.id), &policy).expect("prepare");
     let p = &prepared.protected;

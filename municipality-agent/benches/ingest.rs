@@ -9,10 +9,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use municipality_agent::aggregate::aggregate;
 use municipality_agent::ingest::{IngestOptions, ingest_file};
 use municipality_agent::report::prepare;
-use municipality_agent::sample::{STATUS_DAY, SampleOptions, write_export};
+use municipality_agent::synthetic::{STATUS_DAY, SyntheticOptions, write_export};
+use municipality_agent::tabulate::tabulate;
 use prikk_privacy::definition::Definition;
 use prikk_privacy::policy::Policy;
 
@@ -27,7 +27,8 @@ fn bench(c: &mut Criterion) {
     let n = rows();
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("export.csv");
-    write_export(&path, "bench", n, 2006, &SampleOptions::default()).expect("generate the export");
+    write_export(&path, "bench", n, 2006, &SyntheticOptions::default())
+        .expect("generate the export");
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     eprintln!("export: {n} rows, {:.1} MB", size as f64 / 1e6);
     let def = Definition::embedded();
@@ -46,7 +47,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("ingest_aggregate", |b| {
         b.iter(|| {
             let data = ingest_file(&path, &def, &opts).expect("ingest");
-            black_box(aggregate(&def, &data, STATUS_DAY).expect("aggregate"))
+            black_box(tabulate(&def, &data, STATUS_DAY).expect("aggregate"))
         })
     });
     g.bench_function("prepare_ingest_aggregate_protect_report", |b| {

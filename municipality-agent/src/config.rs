@@ -56,7 +56,7 @@ pub struct AgentConfig {
     pub key: Option<PathBuf>,
     /// Path of the report definition TOML; the embedded definition when absent.
     pub definition: Option<PathBuf>,
-    /// Path of the SQLite outbox (also holds receipts and the audit log).
+    /// Path of the SQLite outbox (also holds receipts and the journal).
     pub outbox: Option<PathBuf>,
     /// Where and how to deliver.
     #[serde(default)]

@@ -21,7 +21,9 @@ enum Command {
     /// Show exactly what would leave the municipality, for the data protection officer.
     Preview(cli::preview::Args),
     /// Write synthetic participant exports (with canary values in forbidden columns).
-    SampleExport(cli::sample::Args),
+    #[cfg(feature = "synthetic")]
+    #[command(alias = "sample-export")]
+    SyntheticExport(cli::synthetic::Args),
     /// Create the municipality's Ed25519 signing key.
     Keygen(cli::keys::Args),
     /// Build, protect, sign, queue and deliver a report.
@@ -30,8 +32,9 @@ enum Command {
     Run(cli::run::Args),
     /// List queued and delivered reports.
     Outbox(cli::outbox::Args),
-    /// List or verify the hash-chained log of everything that left.
-    Audit(cli::auditlog::Args),
+    /// List or verify the journal: the hash-chained log of everything that left.
+    #[command(alias = "audit")]
+    Journal(cli::journal::Args),
     /// Print samples of the differential-privacy noise, one integer per line,
     /// so anyone can test the sampler with their own statistics tools.
     DpSample(cli::dp_sample::Args),
@@ -53,12 +56,13 @@ fn main() -> ExitCode {
     municipality_agent::logging::init();
     let result = match cli.command {
         Command::Preview(a) => cli::preview::run(a),
-        Command::SampleExport(a) => cli::sample::run(a),
+        #[cfg(feature = "synthetic")]
+        Command::SyntheticExport(a) => cli::synthetic::run(a),
         Command::Keygen(a) => cli::keys::run(a),
         Command::Submit(a) => cli::submit::run(a),
         Command::Run(a) => cli::run::run(a),
         Command::Outbox(a) => cli::outbox::run(a),
-        Command::Audit(a) => cli::auditlog::run(a),
+        Command::Journal(a) => cli::journal::run(a),
         Command::DpSample(a) => cli::dp_sample::run(a),
     };
     match result {

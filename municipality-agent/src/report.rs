@@ -46,9 +46,9 @@ use prost::Message;
 use rand::TryRngCore;
 use ring::digest::{SHA256, digest};
 
-use crate::aggregate::{AggregateError, aggregate};
 use crate::ingest::{IngestError, IngestOptions, IngestSummary, ingest_file};
 use crate::period::{Period, PeriodError};
+use crate::tabulate::{TabulateError, tabulate};
 
 /// The agent's version, carried in every report.
 pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -65,7 +65,7 @@ pub enum ReportError {
     Ingest(#[from] IngestError),
     /// The data does not fit the definition.
     #[error(transparent)]
-    Aggregate(#[from] AggregateError),
+    Aggregate(#[from] TabulateError),
     /// Protection failed.
     #[error("protecting the tables failed: {0}")]
     Protect(#[from] ProtectError),
@@ -236,7 +236,7 @@ pub fn prepare_with_rng<R: TryRngCore>(
         as_of: Some(period.last),
     };
     let data = ingest_file(input, def, &opts)?;
-    let tables = aggregate(def, &data, period.last)?;
+    let tables = tabulate(def, &data, period.last)?;
     let supp = &policy.suppression;
     let (protected, dp, noise) = if policy.mode.adds_noise() {
         let settings = policy.dp.ok_or(ReportError::MissingDpPolicy(policy.mode))?;
@@ -667,13 +667,13 @@ pub fn report_id(report: &pb::Report) -> String {
 #[cfg(test)]
 mod correction_tests {
     use super::*;
-    use crate::sample::{self, SampleOptions};
+    use crate::synthetic::{self, SyntheticOptions};
 
     #[test]
     fn a_correction_keeps_what_the_earlier_revision_hid() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("export.csv");
-        sample::write_export(&path, "bergen", 140, 3, &SampleOptions::default()).unwrap();
+        synthetic::write_export(&path, "bergen", 140, 3, &SyntheticOptions::default()).unwrap();
         let def = Definition::embedded();
         let prepared = prepare(&def, &path, "2006", Some("bergen"), &Policy::default()).unwrap();
 

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use municipality_agent::outbox::{Outbox, State};
-use municipality_agent::sample::{SampleOptions, write_export};
+use municipality_agent::synthetic::{SyntheticOptions, write_export};
 use prikk_gateway::{Config, Store};
 
 const PROJECT: &str = "bergen";
@@ -81,7 +81,7 @@ fn setup() -> Env {
     drop(store);
 
     let input = d.join("bergen.csv");
-    write_export(&input, PROJECT, 120, 7, &SampleOptions::default()).unwrap();
+    write_export(&input, PROJECT, 120, 7, &SyntheticOptions::default()).unwrap();
     let outbox = d.join("outbox.sqlite");
     Env {
         dir,
@@ -247,16 +247,16 @@ fn unreachable_gateway_queues_then_run_once_drains() {
     );
     assert_eq!(gateway_revisions(&env), vec![(queued.report_id.clone(), 1)]);
 
-    // The audit log shows both steps and verifies.
+    // The journal shows both steps and verifies.
     let o = Outbox::open(&env.outbox).unwrap();
     let kinds: Vec<_> = o
-        .audit_entries()
+        .journal_entries()
         .unwrap()
         .into_iter()
         .map(|e| e.kind)
         .collect();
     assert_eq!(kinds, ["queued", "delivered"]);
-    assert!(o.verify_audit_log().unwrap().problem.is_none());
+    assert!(o.verify_journal().unwrap().problem.is_none());
 
     // Submitting the same export again sends nothing new and counts nothing twice.
     let again = submit(&env, &gw.url(), &env.gateway_key);
@@ -370,7 +370,7 @@ fn corrected_export_is_a_new_revision() {
     );
 
     // The case system corrects the export: more people, same project and period.
-    write_export(&env.input, PROJECT, 150, 8, &SampleOptions::default()).unwrap();
+    write_export(&env.input, PROJECT, 150, 8, &SyntheticOptions::default()).unwrap();
     let out = submit(&env, &gw.url(), &env.gateway_key);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(

@@ -1,7 +1,7 @@
 //! The differential-privacy modes of the agent: the policy in the config
 //! file, noised payloads whose margins add up, the privacy-loss ledger in the
 //! outbox (charged once per report id, refusal over budget before anything
-//! is queued, spend in the audit log) and the budget in `preview`.
+//! is queued, spend in the journal) and the budget in `preview`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,7 +9,7 @@ use std::process::Command;
 use municipality_agent::config::AgentConfig;
 use municipality_agent::outbox::{Charge, Enqueued, Outbox, OutboxError};
 use municipality_agent::report::{ProtectionPolicy, prepare_with, prepare_with_rng};
-use municipality_agent::sample::{SampleOptions, write_export};
+use municipality_agent::synthetic::{SyntheticOptions, write_export};
 use prikk_privacy::definition::Definition;
 use prikk_privacy::dp::{LedgerError, ProtectionMode, Rational};
 use prikk_privacy::table::Measure;
@@ -22,7 +22,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_municipality-agent");
 
 fn export(dir: &Path, project: &str, rows: usize) -> PathBuf {
     let path = dir.join(format!("{project}.csv"));
-    write_export(&path, project, rows, 5, &SampleOptions::default()).unwrap();
+    write_export(&path, project, rows, 5, &SyntheticOptions::default()).unwrap();
     path
 }
 
@@ -266,7 +266,7 @@ fn the_ledger_charges_a_report_once_and_refuses_over_budget_atomically() {
     }
     // Nothing of the refused release was written.
     assert_eq!(outbox.list().unwrap().len(), 2);
-    assert_eq!(outbox.audit_entries().unwrap().len(), 2);
+    assert_eq!(outbox.journal_entries().unwrap().len(), 2);
     // Another year has its own budget.
     assert!(
         outbox
@@ -279,7 +279,7 @@ fn the_ledger_charges_a_report_once_and_refuses_over_budget_atomically() {
             )
             .is_ok()
     );
-    // The ledger survives reopening, and the audit log records each spend.
+    // The ledger survives reopening, and the journal records each spend.
     drop(outbox);
     let outbox = Outbox::open(&db).unwrap();
     assert_eq!(
@@ -289,7 +289,7 @@ fn the_ledger_charges_a_report_once_and_refuses_over_budget_atomically() {
             .spent,
         Rational::new(3, 2).unwrap()
     );
-    let entries = outbox.audit_entries().unwrap();
+    let entries = outbox.journal_entries().unwrap();
     assert!(
         entries
             .iter()
@@ -301,7 +301,7 @@ fn the_ledger_charges_a_report_once_and_refuses_over_budget_atomically() {
         "{}",
         entries[1].detail
     );
-    assert!(outbox.verify_audit_log().unwrap().problem.is_none());
+    assert!(outbox.verify_journal().unwrap().problem.is_none());
 }
 
 fn run(args: &[&str]) -> (i32, String, String) {
@@ -380,5 +380,5 @@ fn submit_refuses_a_report_over_budget_with_exit_1_and_queues_nothing() {
     );
     let outbox = Outbox::open(&d.join("outbox.sqlite")).unwrap();
     assert_eq!(outbox.list().unwrap().len(), 1, "nothing new queued");
-    assert_eq!(outbox.audit_entries().unwrap().len(), 1);
+    assert_eq!(outbox.journal_entries().unwrap().len(), 1);
 }

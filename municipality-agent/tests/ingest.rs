@@ -6,7 +6,7 @@ use std::io::Write as _;
 use municipality_agent::ingest::{
     Decoding, IngestError, IngestOptions, Ingested, Reason, ingest_bytes,
 };
-use municipality_agent::sample::{SampleOptions, write_export_to};
+use municipality_agent::synthetic::{SyntheticOptions, write_export_to};
 use prikk_privacy::definition::Definition;
 use proptest::prelude::*;
 use time::macros::date;
@@ -32,10 +32,11 @@ fn read(text: &str) -> Result<Ingested, IngestError> {
 #[test]
 fn windows_1252_export_keeps_norwegian_letters() {
     let mut buf = Vec::new();
-    let stats = write_export_to(&mut buf, "bergen", 80, 7, &SampleOptions::spreadsheet()).unwrap();
+    let stats =
+        write_export_to(&mut buf, "bergen", 80, 7, &SyntheticOptions::spreadsheet()).unwrap();
     assert!(
         std::str::from_utf8(&buf).is_err(),
-        "the sample must really be Windows-1252"
+        "the export must really be Windows-1252"
     );
     assert!(
         buf.windows(2).any(|w| w == [b'j', 0xF8]),
@@ -368,9 +369,14 @@ proptest! {
 fn sample_files_round_trip_through_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("moss.csv");
-    let stats =
-        municipality_agent::sample::write_export(&path, "moss", 150, 3, &SampleOptions::default())
-            .unwrap();
+    let stats = municipality_agent::synthetic::write_export(
+        &path,
+        "moss",
+        150,
+        3,
+        &SyntheticOptions::default(),
+    )
+    .unwrap();
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .open(&path)

@@ -1,4 +1,4 @@
-//! The outbox and its audit log on real SQLite files: idempotent enqueue,
+//! The outbox and its journal on real SQLite files: idempotent enqueue,
 //! durability across reopen, back-off, receipts, and tamper detection.
 
 use std::path::Path;
@@ -83,8 +83,8 @@ fn enqueue_is_idempotent_and_survives_reopen() {
         prikk_proto::payload_sha256(&first.report)
     );
     assert_eq!(o.list().unwrap().len(), 1);
-    // One "queued" entry in the audit log, not two.
-    let entries = o.audit_entries().unwrap();
+    // One "queued" entry in the journal, not two.
+    let entries = o.journal_entries().unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].kind, "queued");
 
@@ -97,7 +97,7 @@ fn enqueue_is_idempotent_and_survives_reopen() {
     let version: i64 = c
         .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2); // 1: outbox, receipts, audit log; 2: privacy ledger
+    assert_eq!(version, 2); // 1: outbox, receipts, journal; 2: privacy ledger
 }
 
 #[test]
@@ -216,7 +216,7 @@ fn receipts_must_verify_and_match() {
     );
     assert!(o.due().unwrap().is_empty() && o.queued().unwrap().is_empty());
     let kinds: Vec<_> = o
-        .audit_entries()
+        .journal_entries()
         .unwrap()
         .into_iter()
         .map(|e| e.kind)
@@ -245,7 +245,7 @@ fn rejected_reports_leave_the_queue_and_can_be_requeued() {
     );
     o.requeue("r1").unwrap();
     assert_eq!(o.due().unwrap().len(), 1);
-    assert!(o.verify_audit_log().unwrap().problem.is_none());
+    assert!(o.verify_journal().unwrap().problem.is_none());
 }
 
 /// A log with three delivered reports: six entries.
@@ -263,7 +263,7 @@ fn populated(db: &Path) -> Outbox {
         o.store_receipt(&rc).unwrap();
         clock.advance(60);
     }
-    let v = o.verify_audit_log().unwrap();
+    let v = o.verify_journal().unwrap();
     assert_eq!((v.entries, v.problem), (6, None));
     o
 }
@@ -276,7 +276,7 @@ fn tamper(db: &Path, sql: &str) {
 }
 
 #[test]
-fn audit_log_refuses_plain_edits() {
+fn journal_refuses_plain_edits() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("o.sqlite");
     drop(populated(&db));
@@ -292,14 +292,14 @@ fn audit_log_refuses_plain_edits() {
 }
 
 #[test]
-fn audit_verify_detects_an_edited_entry() {
+fn journal_verify_detects_an_edited_entry() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("o.sqlite");
     drop(populated(&db));
     tamper(&db, "UPDATE audit_log SET period = '2007-Q1' WHERE seq = 3");
     let p = Outbox::open(&db)
         .unwrap()
-        .verify_audit_log()
+        .verify_journal()
         .unwrap()
         .problem
         .unwrap();
@@ -308,7 +308,7 @@ fn audit_verify_detects_an_edited_entry() {
 }
 
 #[test]
-fn audit_verify_detects_an_edit_with_recomputed_hash() {
+fn journal_verify_detects_an_edit_with_recomputed_hash() {
     // Editing a row and giving it a fresh hash breaks the link to the next one.
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("o.sqlite");
@@ -319,7 +319,7 @@ fn audit_verify_detects_an_edit_with_recomputed_hash() {
     );
     let p = Outbox::open(&db)
         .unwrap()
-        .verify_audit_log()
+        .verify_journal()
         .unwrap()
         .problem
         .unwrap();
@@ -327,14 +327,14 @@ fn audit_verify_detects_an_edit_with_recomputed_hash() {
 }
 
 #[test]
-fn audit_verify_detects_a_deleted_entry() {
+fn journal_verify_detects_a_deleted_entry() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("o.sqlite");
     drop(populated(&db));
     tamper(&db, "DELETE FROM audit_log WHERE seq = 4");
     let p = Outbox::open(&db)
         .unwrap()
-        .verify_audit_log()
+        .verify_journal()
         .unwrap()
         .problem
         .unwrap();
@@ -343,14 +343,14 @@ fn audit_verify_detects_a_deleted_entry() {
 }
 
 #[test]
-fn audit_verify_detects_a_deleted_last_entry() {
+fn journal_verify_detects_a_deleted_last_entry() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("o.sqlite");
     drop(populated(&db));
     tamper(&db, "DELETE FROM audit_log WHERE seq = 6");
     let p = Outbox::open(&db)
         .unwrap()
-        .verify_audit_log()
+        .verify_journal()
         .unwrap()
         .problem
         .unwrap();
@@ -362,7 +362,7 @@ fn audit_verify_detects_a_deleted_last_entry() {
 }
 
 #[test]
-fn audit_verify_detects_reordered_entries() {
+fn journal_verify_detects_reordered_entries() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("o.sqlite");
     drop(populated(&db));
@@ -374,7 +374,7 @@ fn audit_verify_detects_reordered_entries() {
     );
     let p = Outbox::open(&db)
         .unwrap()
-        .verify_audit_log()
+        .verify_journal()
         .unwrap()
         .problem
         .unwrap();
@@ -382,13 +382,13 @@ fn audit_verify_detects_reordered_entries() {
 }
 
 #[test]
-fn audit_command_verifies_and_exits_1_on_tamper() {
+fn journal_command_verifies_and_exits_1_on_tamper() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("o.sqlite");
     drop(populated(&db));
     let bin = env!("CARGO_BIN_EXE_municipality-agent");
     let ok = std::process::Command::new(bin)
-        .args(["audit", "--verify", "--outbox"])
+        .args(["journal", "--verify", "--outbox"])
         .arg(&db)
         .output()
         .unwrap();
@@ -399,7 +399,7 @@ fn audit_command_verifies_and_exits_1_on_tamper() {
         String::from_utf8_lossy(&ok.stderr)
     );
     let list = std::process::Command::new(bin)
-        .args(["audit", "--outbox"])
+        .args(["journal", "--outbox"])
         .arg(&db)
         .output()
         .unwrap();
@@ -414,6 +414,7 @@ fn audit_command_verifies_and_exits_1_on_tamper() {
         &db,
         "UPDATE audit_log SET report_id = 'forged' WHERE seq = 5",
     );
+    // `audit`, the subcommand's old name, still works.
     let bad = std::process::Command::new(bin)
         .args(["audit", "--verify", "--outbox"])
         .arg(&db)

@@ -6,13 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use municipality_agent::aggregate::{STATUS_LEAVES, aggregate, aggregate_per_person, status_at};
 use municipality_agent::ingest::{IngestOptions, ingest_bytes, ingest_file};
-use municipality_agent::render;
+use municipality_agent::preview;
 use municipality_agent::report::{prepare, report_id};
-use municipality_agent::sample::{
-    CANARY_ID_PREFIX, CANARY_PREFIX, FORBIDDEN_COLUMNS, STATUS_DAY, SampleOptions, write_export,
+use municipality_agent::synthetic::{
+    CANARY_ID_PREFIX, CANARY_PREFIX, FORBIDDEN_COLUMNS, STATUS_DAY, SyntheticOptions, write_export,
 };
+use municipality_agent::tabulate::{STATUS_LEAVES, status_at, tabulate, tabulate_per_person};
 use prikk_privacy::definition::Definition;
 use prikk_privacy::policy::Policy;
 use prikk_privacy::table::Table;
@@ -24,12 +24,12 @@ fn def() -> Definition {
     Definition::embedded()
 }
 
-fn sample(
+fn synthetic_export(
     dir: &Path,
     project: &str,
     rows: usize,
-    opts: &SampleOptions,
-) -> (PathBuf, municipality_agent::sample::SampleStats) {
+    opts: &SyntheticOptions,
+) -> (PathBuf, municipality_agent::synthetic::SyntheticStats) {
     let path = dir.join(format!("{project}.csv"));
     let stats = write_export(&path, project, rows, 11, opts).unwrap();
     (path, stats)
@@ -45,7 +45,7 @@ fn cell(t: &Table, codes: &[&str]) -> i64 {
 #[test]
 fn tables_match_the_generated_truth_and_margins_add_up() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, stats) = sample(dir.path(), "bergen", 600, &SampleOptions::default());
+    let (path, stats) = synthetic_export(dir.path(), "bergen", 600, &SyntheticOptions::default());
     let d = def();
     let data = ingest_file(
         &path,
@@ -57,13 +57,13 @@ fn tables_match_the_generated_truth_and_margins_add_up() {
     )
     .unwrap();
     assert_eq!(data.participants.len(), 600);
-    let tables = aggregate(&d, &data, STATUS_DAY).unwrap();
+    let tables = tabulate(&d, &data, STATUS_DAY).unwrap();
     assert_eq!(tables.len(), d.tables.len());
     for t in &tables {
         assert!(t.margins_add_up(), "{}", t.shape.id);
     }
     // The fast path equals one Table::add_inner per person and cell.
-    assert_eq!(tables, aggregate_per_person(&d, &data, STATUS_DAY).unwrap());
+    assert_eq!(tables, tabulate_per_person(&d, &data, STATUS_DAY).unwrap());
 
     let by_id = |id: &str| tables.iter().find(|t| t.shape.id == id).unwrap();
     let status = by_id("status");
@@ -137,11 +137,11 @@ fn status_is_evaluated_as_of_the_periods_last_day() {
     assert_eq!(leaf(0, date!(2006 - 09 - 30)), "admitted.terminated.birth");
     assert_eq!(leaf(1, date!(2006 - 09 - 30)), "admitted.missing_data");
     assert_eq!(leaf(2, date!(2006 - 09 - 30)), "not_admitted.no_show");
-    let q1 = aggregate(&d, &data, date!(2006 - 03 - 31)).unwrap();
+    let q1 = tabulate(&d, &data, date!(2006 - 03 - 31)).unwrap();
     // B was referred after Q1: not counted.
     assert_eq!(cell(&q1[0], &["total", "total"]), 2);
     assert_eq!(cell(&q1[0], &["assessing", "female"]), 1);
-    let q3 = aggregate(&d, &data, date!(2006 - 09 - 30)).unwrap();
+    let q3 = tabulate(&d, &data, date!(2006 - 09 - 30)).unwrap();
     assert_eq!(cell(&q3[0], &["admitted.terminated", "female"]), 1);
     assert_eq!(cell(&q3[0], &["admitted", "male"]), 1);
     assert_eq!(cell(&q3[0], &["not_admitted", "male"]), 1);
@@ -156,10 +156,10 @@ fn forbidden_columns_never_reach_the_payload_or_the_tables() {
     let dir = tempfile::tempdir().unwrap();
     let d = def();
     for (project, opts) in [
-        ("bergen", SampleOptions::default()),
-        ("oslo-grunerlokka", SampleOptions::spreadsheet()),
+        ("bergen", SyntheticOptions::default()),
+        ("oslo-grunerlokka", SyntheticOptions::spreadsheet()),
     ] {
-        let (path, stats) = sample(dir.path(), project, 170, &opts);
+        let (path, stats) = synthetic_export(dir.path(), project, 170, &opts);
         let prepared = prepare(&d, &path, "2006", None, &Policy::default()).unwrap();
         assert_eq!(prepared.summary.rows_accepted, stats.rows);
         let mut dropped = prepared.summary.dropped_columns.clone();
@@ -188,8 +188,8 @@ fn forbidden_columns_never_reach_the_payload_or_the_tables() {
             assert!(!contains(&payload, c), "{c} in payload");
         }
 
-        let preview = render::preview(&d, &prepared, 1_160_000_000);
-        let json = render::to_json(&preview);
+        let preview = preview::preview(&d, &prepared, 1_160_000_000);
+        let json = preview::to_json(&preview);
         assert!(
             !json.contains("CANARY") && !json.contains("99999000") && !json.contains("ryggsmerter")
         );
@@ -198,9 +198,9 @@ fn forbidden_columns_never_reach_the_payload_or_the_tables() {
         for c in FORBIDDEN_COLUMNS {
             assert!(!tables.contains(c), "{c} in the preview tables");
         }
-        let html = render::to_html(&preview);
+        let html = preview::to_html(&preview);
         assert!(!html.contains("CANARY") && !html.contains("<script"));
-        let text = render::to_text(&preview);
+        let text = preview::to_text(&preview);
         assert!(!text.contains("CANARY"));
     }
 }
@@ -208,7 +208,7 @@ fn forbidden_columns_never_reach_the_payload_or_the_tables() {
 #[test]
 fn payload_marks_cells_only_as_suppressed_and_ids_are_content_derived() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, _) = sample(dir.path(), "skien", 90, &SampleOptions::default());
+    let (path, _) = synthetic_export(dir.path(), "skien", 90, &SyntheticOptions::default());
     let d = def();
     let policy = Policy::default();
     let a = prepare(&d, &path, "2006-H2", None, &policy).unwrap();
@@ -285,7 +285,7 @@ fn agent() -> Command {
 #[test]
 fn preview_command_json_html_and_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, _) = sample(dir.path(), "drammen", 120, &SampleOptions::default());
+    let (path, _) = synthetic_export(dir.path(), "drammen", 120, &SyntheticOptions::default());
     let out = agent()
         .args(["preview", "--period", "2006", "--format", "json", "--input"])
         .arg(&path)
@@ -346,7 +346,7 @@ fn preview_command_json_html_and_exit_codes() {
         v["suppression"]
     );
     // A tiny project publishes little, and the preview says why.
-    let (tiny, _) = sample(dir.path(), "tiny", 8, &SampleOptions::default());
+    let (tiny, _) = synthetic_export(dir.path(), "tiny", 8, &SyntheticOptions::default());
     let out = agent()
         .args(["preview", "--period", "2006", "--input"])
         .arg(&tiny)
@@ -388,11 +388,11 @@ fn preview_command_json_html_and_exit_codes() {
 
     // HTML escapes everything it shows, including column names from the file.
     let evil = dir.path().join("evil.csv");
-    let plain = SampleOptions {
+    let plain = SyntheticOptions {
         forbidden_columns: false,
-        ..SampleOptions::default()
+        ..SyntheticOptions::default()
     };
-    let (clean, _) = sample(dir.path(), "moss", 60, &plain);
+    let (clean, _) = synthetic_export(dir.path(), "moss", 60, &plain);
     let mut text = String::new();
     for (i, line) in std::fs::read_to_string(&clean).unwrap().lines().enumerate() {
         text.push_str(line);
@@ -463,10 +463,10 @@ fn preview_command_json_html_and_exit_codes() {
 }
 
 #[test]
-fn sample_export_command_writes_the_21_projects() {
+fn synthetic_export_command_writes_the_21_projects() {
     let dir = tempfile::tempdir().unwrap();
     let out = agent()
-        .args(["sample-export", "--seed", "5", "--out"])
+        .args(["synthetic-export", "--seed", "5", "--out"])
         .arg(dir.path())
         .output()
         .unwrap();
@@ -477,7 +477,7 @@ fn sample_export_command_writes_the_21_projects() {
         String::from_utf8_lossy(&out.stderr)
     );
     let mut total = 0;
-    for p in municipality_agent::sample::PROJECTS {
+    for p in municipality_agent::synthetic::PROJECTS {
         let text = std::fs::read_to_string(dir.path().join(format!("{}.csv", p.id))).unwrap();
         let rows = text.lines().count() - 1;
         assert!((10..=170).contains(&rows), "{} has {rows}", p.id);
@@ -487,7 +487,14 @@ fn sample_export_command_writes_the_21_projects() {
     // Same seed, same files.
     let again = tempfile::tempdir().unwrap();
     agent()
-        .args(["sample-export", "--seed", "5", "--projects", "2", "--out"])
+        .args([
+            "synthetic-export",
+            "--seed",
+            "5",
+            "--projects",
+            "2",
+            "--out",
+        ])
         .arg(again.path())
         .output()
         .unwrap();

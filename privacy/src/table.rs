@@ -343,6 +343,13 @@ impl Table {
             Measure::Count => value,
             Measure::Sum(_) => i64::from(value != 0),
         };
+        self.add_inner_totals(key, value, contributes);
+    }
+
+    /// Adds the totals of an inner cell, `value` and `contributors` summed
+    /// over many people, to it and every margin above it: the same walk as
+    /// [`Table::add_inner`], done once per cell instead of once per person.
+    pub fn add_inner_totals(&mut self, key: &[usize], value: i64, contributors: i64) {
         // Walk every combination of ancestors (including self) per dimension.
         let mut acc = vec![0usize];
         for (di, d) in self.shape.dimensions.iter().enumerate() {
@@ -362,7 +369,7 @@ impl Table {
         }
         for cell in acc {
             self.values[cell] += value;
-            self.contributors[cell] += contributes;
+            self.contributors[cell] += contributors;
         }
     }
 

@@ -14,8 +14,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use municipality_agent::sample::{self, SampleOptions};
 use municipality_agent::share::HelperKey;
+use municipality_agent::synthetic::{self, SyntheticOptions};
 use prikk_e2e::agent::{self, AgentState};
 use prikk_e2e::{InProcessGateway, LocalCa, gateway};
 use prikk_gateway::aggregation::collect;
@@ -76,7 +76,7 @@ async fn run(n: usize) {
     let agents: Vec<AgentState> = (0..n)
         .map(|i| {
             let id = format!("p{i:03}");
-            let rows = sample::project_size(&id, 7);
+            let rows = synthetic::project_size(&id, 7);
             let mut a = AgentState::create_with(
                 &dir.path().join("agents"),
                 &id,
@@ -84,7 +84,7 @@ async fn run(n: usize) {
                 REGIONS[i % REGIONS.len()],
                 rows,
                 7,
-                &SampleOptions::default(),
+                &SyntheticOptions::default(),
             )
             .unwrap();
             a.helper_key = Some(key);

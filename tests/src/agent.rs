@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use municipality_agent::deliver::{self, Outcome, Selection};
 use municipality_agent::outbox::{Enqueued, Outbox, QueuedReport, StoredReceipt};
 use municipality_agent::report::{self, Prepared};
-use municipality_agent::sample::{self, SampleOptions};
+use municipality_agent::synthetic::{self, SyntheticOptions};
 use municipality_agent::tls::Transport;
 use prikk_privacy::{Definition, Policy};
 use prikk_proto::Signer;
@@ -81,8 +81,12 @@ impl AgentState {
     /// Creates `root/<project>/` with a new key pair, and a generated export
     /// of the project's usual size for `seed` (with the forbidden columns
     /// full of canary values).
-    pub fn create(root: &Path, project: &sample::Project, seed: u64) -> Result<Self, HarnessError> {
-        let rows = sample::project_size(project.id, seed);
+    pub fn create(
+        root: &Path,
+        project: &synthetic::Project,
+        seed: u64,
+    ) -> Result<Self, HarnessError> {
+        let rows = synthetic::project_size(project.id, seed);
         Self::create_with(
             root,
             project.id,
@@ -90,7 +94,7 @@ impl AgentState {
             project.region,
             rows,
             seed,
-            &SampleOptions::default(),
+            &SyntheticOptions::default(),
         )
     }
 
@@ -102,7 +106,7 @@ impl AgentState {
         region: &str,
         rows: usize,
         seed: u64,
-        opts: &SampleOptions,
+        opts: &SyntheticOptions,
     ) -> Result<Self, HarnessError> {
         let dir = root.join(project);
         std::fs::create_dir_all(&dir).map_err(HarnessError::io(&dir))?;
@@ -110,7 +114,7 @@ impl AgentState {
         let new = municipality_agent::keys::generate(&key_path)?;
         let public_key = municipality_agent::keys::load_public_key(&new.public_path)?;
         let export = dir.join(format!("{project}-export.csv"));
-        sample::write_export(&export, project, rows, seed, opts)
+        synthetic::write_export(&export, project, rows, seed, opts)
             .map_err(HarnessError::io(&export))?;
         Ok(Self {
             project: project.to_string(),

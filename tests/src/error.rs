@@ -44,9 +44,9 @@ pub enum HarnessError {
     /// An export could not be read for the exact (unprotected) truth.
     #[error("ingest: {0}")]
     Ingest(#[from] municipality_agent::ingest::IngestError),
-    /// Exact tables could not be aggregated.
-    #[error("aggregate: {0}")]
-    Aggregate(#[from] municipality_agent::aggregate::AggregateError),
+    /// Exact tables could not be tabulated.
+    #[error("tabulate: {0}")]
+    Tabulate(#[from] municipality_agent::tabulate::TabulateError),
     /// A period does not parse.
     #[error("period: {0}")]
     Period(#[from] municipality_agent::period::PeriodError),

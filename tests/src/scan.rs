@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use municipality_agent::sample::FORBIDDEN_COLUMNS;
+use municipality_agent::synthetic::FORBIDDEN_COLUMNS;
 
 use crate::error::HarnessError;
 

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use municipality_agent::aggregate::aggregate;
 use municipality_agent::ingest::{IngestOptions, ingest_file};
 use municipality_agent::period::Period;
+use municipality_agent::tabulate::tabulate;
 use prikk_gateway::merge::{MergedCell, MergedTable};
 use prikk_gateway::store::StoredReport;
 use prikk_privacy::{Definition, Measure, Table};
@@ -27,7 +27,7 @@ pub fn exact_tables(
         as_of: Some(period.last),
     };
     let data = ingest_file(&agent.export, def, &opts)?;
-    Ok(aggregate(def, &data, period.last)?)
+    Ok(tabulate(def, &data, period.last)?)
 }
 
 /// Every project's exact tables for a period, by project id.

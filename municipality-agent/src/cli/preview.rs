@@ -10,7 +10,7 @@ use prikk_privacy::policy::Policy;
 use crate::exit::{self, CodedError};
 use crate::outbox::Outbox;
 use crate::period::Period;
-use crate::render;
+use crate::preview;
 use crate::report::{ReportError, prepare_with};
 
 /// Output format.
@@ -114,7 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let created = i64::try_from(now).unwrap_or(0);
-    let mut p = render::preview(&def, &prepared, created);
+    let mut p = preview::preview(&def, &prepared, created);
     if let Some(d) = &prepared.dp {
         let year = prepared.period.first.year();
         let path = args.outbox.clone().or_else(|| config.outbox.clone());
@@ -134,9 +134,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         p = p.with_budget(&status);
     }
     let mut text = match args.format {
-        Format::Text => render::to_text(&p),
-        Format::Json => render::to_json(&p),
-        Format::Html => render::to_html(&p),
+        Format::Text => preview::to_text(&p),
+        Format::Json => preview::to_json(&p),
+        Format::Html => preview::to_html(&p),
     };
     if !text.ends_with('\n') {
         text.push('\n');

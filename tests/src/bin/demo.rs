@@ -19,8 +19,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use municipality_agent::sample::PROJECTS;
 use municipality_agent::share::HelperKey;
+use municipality_agent::synthetic::PROJECTS;
 use prikk_e2e::agent::{self, AgentState, Submission};
 use prikk_e2e::{InProcessGateway, LocalCa, gateway, truth};
 use prikk_gateway::aggregation::collect;

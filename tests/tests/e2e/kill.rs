@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use municipality_agent::deliver::{self, Selection};
 use municipality_agent::outbox::{Outbox, QueuedReport, State};
-use municipality_agent::sample::PROJECTS;
+use municipality_agent::synthetic::PROJECTS;
 use prikk_e2e::agent::{AgentState, GatewayAccess};
 use prikk_e2e::{GatewayProcess, LocalCa, bins, gateway};
 use prikk_gateway::Store;

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use municipality_agent::sample::{CANARY_PREFIX, FORBIDDEN_COLUMNS, PROJECTS};
+use municipality_agent::synthetic::{CANARY_PREFIX, FORBIDDEN_COLUMNS, PROJECTS};
 use prikk_e2e::scan::{Needles, scan_dir, secrets_of_export};
 use prost::Message;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

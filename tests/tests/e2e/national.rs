@@ -1,7 +1,7 @@
 //! National (and regional) cells against the exact truth computed from the
 //! exports with the agent's own ingest and aggregate functions.
 
-use municipality_agent::sample::PROJECTS;
+use municipality_agent::synthetic::PROJECTS;
 use prikk_e2e::truth;
 use prikk_gateway::merge;
 

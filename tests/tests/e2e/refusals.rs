@@ -3,7 +3,7 @@
 //! with the original receipt) and leaves no trace in the stored reports or
 //! the merged tables.
 
-use municipality_agent::sample::PROJECTS;
+use municipality_agent::synthetic::PROJECTS;
 use prikk_gateway::{Store, export, merge};
 use prikk_proto::{Signer, pb, sign_report, verify_receipt};
 use prost::Message;

@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 
 use municipality_agent::report::{self, ProtectionPolicy};
-use municipality_agent::sample::{PROJECTS, SampleOptions, write_export};
 use municipality_agent::share::HelperKey;
+use municipality_agent::synthetic::{PROJECTS, SyntheticOptions, write_export};
 use prikk_e2e::agent::AgentState;
 use prikk_e2e::scan::{Needles, scan_dir};
 use prikk_e2e::{InProcessGateway, agent, gateway, truth};
@@ -376,7 +376,7 @@ async fn national_and_regional_tables_are_exact_and_no_single_party_can_take_the
     // view stops calling any cell exact that the collection no longer sums.
     let a = &s.world.agents[0];
     let corrected_export = s.world.dir.path().join("corrected.csv");
-    write_export(&corrected_export, &a.project, a.rows + 9, 1_000_003, &SampleOptions::default())
+    write_export(&corrected_export, &a.project, a.rows + 9, 1_000_003, &SyntheticOptions::default())
         .unwrap();
     let signer = a.signer().unwrap();
     let policy = ProtectionPolicy::suppression(s.world.policy.clone());

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use municipality_agent::report::ReportError;
-use municipality_agent::sample::Project;
+use municipality_agent::synthetic::Project;
 use prikk_e2e::agent::{self, AgentState, GatewayAccess, Submission};
 use prikk_e2e::{HarnessError, InProcessGateway, LocalCa, gateway};
 use prikk_privacy::{Definition, Policy};
@@ -113,7 +113,7 @@ impl World {
         earlier: &prikk_proto::pb::SignedReport,
     ) -> municipality_agent::report::Prepared {
         use municipality_agent::report;
-        use municipality_agent::sample::{SampleOptions, write_export};
+        use municipality_agent::synthetic::{SyntheticOptions, write_export};
         let earlier: prikk_proto::pb::Report =
             prikk_proto::decode_exact(&earlier.report, "report").unwrap();
         let path = self
@@ -127,7 +127,7 @@ impl World {
                     &agent.project,
                     agent.rows + 9 + i as usize,
                     1_000_003 + i,
-                    &SampleOptions::default(),
+                    &SyntheticOptions::default(),
                 )
                 .unwrap();
                 let prepared =

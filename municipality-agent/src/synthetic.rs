@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use time::{Date, Duration, Month};
 
-use crate::aggregate::STATUS_LEAVES;
+use crate::tabulate::STATUS_LEAVES;
 
 /// A project of the 2005-2006 Ny sjanse trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,7 +161,7 @@ pub const CANARY_ID_PREFIX: &str = "99999";
 
 /// Character encoding of a written export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SampleEncoding {
+pub enum SyntheticEncoding {
     /// UTF-8, no byte-order mark.
     #[default]
     Utf8,
@@ -173,11 +173,11 @@ pub enum SampleEncoding {
 
 /// How an export is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SampleOptions {
+pub struct SyntheticOptions {
     /// Field delimiter, `,` or `;`.
     pub delimiter: u8,
     /// Character encoding.
-    pub encoding: SampleEncoding,
+    pub encoding: SyntheticEncoding,
     /// Write Norwegian aliases (kvinne, under kartlegging, overføringsflyktning)
     /// and dates as DD.MM.YYYY, as a Norwegian case system would.
     pub norwegian: bool,
@@ -187,11 +187,11 @@ pub struct SampleOptions {
     pub project_column: bool,
 }
 
-impl Default for SampleOptions {
+impl Default for SyntheticOptions {
     fn default() -> Self {
         Self {
             delimiter: b',',
-            encoding: SampleEncoding::Utf8,
+            encoding: SyntheticEncoding::Utf8,
             norwegian: false,
             forbidden_columns: true,
             project_column: true,
@@ -199,12 +199,12 @@ impl Default for SampleOptions {
     }
 }
 
-impl SampleOptions {
+impl SyntheticOptions {
     /// `;`-delimited Windows-1252 with Norwegian aliases: a typical spreadsheet export.
     pub fn spreadsheet() -> Self {
         Self {
             delimiter: b';',
-            encoding: SampleEncoding::Windows1252,
+            encoding: SyntheticEncoding::Windows1252,
             norwegian: true,
             ..Self::default()
         }
@@ -213,7 +213,7 @@ impl SampleOptions {
 
 /// What was written: the truth the tables must reproduce.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SampleStats {
+pub struct SyntheticStats {
     /// Rows written.
     pub rows: usize,
     /// Women among them.
@@ -315,7 +315,7 @@ fn day(y: i32, m: Month, d: u8) -> Date {
 }
 
 /// The header of a generated export.
-pub fn header(opts: &SampleOptions) -> Vec<&'static str> {
+pub fn header(opts: &SyntheticOptions) -> Vec<&'static str> {
     let mut h = vec!["person_ref"];
     if opts.forbidden_columns {
         h.extend(["name", "national_id"]);
@@ -391,8 +391,8 @@ pub fn write_export(
     project: &str,
     rows: usize,
     seed: u64,
-    opts: &SampleOptions,
-) -> io::Result<SampleStats> {
+    opts: &SyntheticOptions,
+) -> io::Result<SyntheticStats> {
     let file = std::fs::File::create(path)?;
     let mut w = io::BufWriter::with_capacity(1 << 20, file);
     let stats = write_export_to(&mut w, project, rows, seed, opts)?;
@@ -406,10 +406,10 @@ pub fn write_export_to<W: Write>(
     project: &str,
     rows: usize,
     seed: u64,
-    opts: &SampleOptions,
-) -> io::Result<SampleStats> {
+    opts: &SyntheticOptions,
+) -> io::Result<SyntheticStats> {
     match opts.encoding {
-        SampleEncoding::Windows1252 => {
+        SyntheticEncoding::Windows1252 => {
             // Encode row by row so large files never sit in memory twice.
             let mut buf = Vec::with_capacity(4096);
             generate(project, rows, seed, opts, |row| {
@@ -420,11 +420,11 @@ pub fn write_export_to<W: Write>(
                 out.write_all(&bytes)
             })
         }
-        SampleEncoding::Utf8Bom => {
+        SyntheticEncoding::Utf8Bom => {
             out.write_all(&[0xEF, 0xBB, 0xBF])?;
             generate(project, rows, seed, opts, |row| out.write_all(row))
         }
-        SampleEncoding::Utf8 => generate(project, rows, seed, opts, |row| out.write_all(row)),
+        SyntheticEncoding::Utf8 => generate(project, rows, seed, opts, |row| out.write_all(row)),
     }
 }
 
@@ -551,15 +551,15 @@ fn generate(
     project: &str,
     rows: usize,
     seed: u64,
-    opts: &SampleOptions,
+    opts: &SyntheticOptions,
     mut emit: impl FnMut(&[u8]) -> io::Result<()>,
-) -> io::Result<SampleStats> {
+) -> io::Result<SyntheticStats> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed_for(project, seed));
     let header = header(opts);
     let mut line = String::with_capacity(1024);
     push_row(&mut line, header.iter().copied(), opts.delimiter);
     emit(line.as_bytes())?;
-    let mut stats = SampleStats {
+    let mut stats = SyntheticStats {
         rows,
         women: 0,
         status: [0; STATUS_LEAVES.len()],

@@ -1,11 +1,11 @@
-//! `sample-export`: write synthetic participant exports, one file per project.
+//! `synthetic-export` (once `sample-export`): write synthetic participant exports, one file per project.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 
 use crate::exit::{self, CodedError};
-use crate::sample::{PROJECTS, SampleOptions, project_size, write_export};
+use crate::synthetic::{PROJECTS, SyntheticOptions, project_size, write_export};
 
 /// Arguments.
 #[derive(Debug, clap::Args)]
@@ -66,9 +66,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             .collect(),
     };
     let mut opts = if args.spreadsheet {
-        SampleOptions::spreadsheet()
+        SyntheticOptions::spreadsheet()
     } else {
-        SampleOptions::default()
+        SyntheticOptions::default()
     };
     opts.forbidden_columns = !args.no_forbidden_columns;
     std::fs::create_dir_all(&args.out)

@@ -1,4 +1,4 @@
-//! Aggregation: the accepted participants of one project become every table
+//! Tabulation: the accepted participants of one project become every table
 //! of the report definition, margins included, as of a period's last day.
 //!
 //! A person counts when referred on or before that day. Their status is
@@ -10,7 +10,8 @@
 //! Each person is added to one inner cell per table (one leaf category per
 //! additive dimension); in multi-response and flag dimensions a person is
 //! added once per category that applies. Margins are then filled in from the
-//! inner cells, exactly as [`Table::add_inner`] would.
+//! inner cells by [`Table::add_inner_totals`], the walk [`Table::add_inner`]
+//! itself uses.
 
 use std::sync::Arc;
 
@@ -86,7 +87,7 @@ fn within(leaf: &str, population: &str) -> bool {
 /// Data that does not fit the definition.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum AggregateError {
+pub enum TabulateError {
     /// A status has no leaf category in a status dimension.
     #[error("table {table}: status {status} has no leaf category in dimension {dimension}")]
     StatusNotInDimension {
@@ -183,7 +184,7 @@ fn country_slot(a: u8, b: u8) -> Option<usize> {
         .then(|| usize::from(a - b'A') * 26 + usize::from(b - b'A'))
 }
 
-fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, AggregateError> {
+fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, TabulateError> {
     let mut plans = Vec::with_capacity(def.tables.len());
     for spec in &def.tables {
         let shape = spec.shape.clone();
@@ -194,7 +195,7 @@ fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, AggregateEr
         }
         let col_of = |name: &str| {
             data.column_index(name)
-                .ok_or_else(|| AggregateError::ColumnNotRead(name.into()))
+                .ok_or_else(|| TabulateError::ColumnNotRead(name.into()))
         };
         let mut dims = Vec::new();
         for (di, d) in spec.dimensions.iter().enumerate() {
@@ -270,7 +271,7 @@ fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, AggregateEr
                     let col = col_of(column)?;
                     let lo = match data.columns[col].kind {
                         ColumnKind::Int { lo, .. } => lo,
-                        _ => return Err(AggregateError::ColumnNotRead(column.clone())),
+                        _ => return Err(TabulateError::ColumnNotRead(column.clone())),
                     };
                     // Bucket i is the i-th listed category (index i + 1 after `total`).
                     let cats = (0..=edges.len()).map(|i| i + 1).collect();
@@ -303,7 +304,7 @@ fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, AggregateEr
                                 let idx = (0..kind.code_count())
                                     .find(|&i| kind.code_name(i as u16) == code.to_lowercase())
                                     .ok_or_else(|| {
-                                        AggregateError::ColumnNotRead(f.source.clone())
+                                        TabulateError::ColumnNotRead(f.source.clone())
                                     })?;
                                 Some(idx as u32)
                             }
@@ -314,7 +315,7 @@ fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, AggregateEr
                     DimPlan::Flags(out)
                 }
                 _ => {
-                    return Err(AggregateError::ColumnNotRead(format!(
+                    return Err(TabulateError::ColumnNotRead(format!(
                         "dimension {}",
                         dim.id
                     )));
@@ -327,7 +328,7 @@ fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, AggregateEr
                 let col = col_of(c)?;
                 let lo = match data.columns[col].kind {
                     ColumnKind::Int { lo, .. } => lo,
-                    _ => return Err(AggregateError::ColumnNotRead(c.clone())),
+                    _ => return Err(TabulateError::ColumnNotRead(c.clone())),
                 };
                 Some((col, lo))
             }
@@ -352,7 +353,7 @@ fn contributions(
     data: &Ingested,
     as_of: Date,
     mut add: impl FnMut(usize, usize, i64),
-) -> Result<(), AggregateError> {
+) -> Result<(), TabulateError> {
     let plans = plan(def, data)?;
     let year = as_of.year();
     let mut acc: Vec<usize> = Vec::with_capacity(64);
@@ -381,7 +382,7 @@ fn contributions(
                         let c = map[leaf];
                         if c == NONE {
                             let (table, dimension) = err_ctx(di);
-                            return Err(AggregateError::StatusNotInDimension {
+                            return Err(TabulateError::StatusNotInDimension {
                                 table,
                                 dimension,
                                 status: STATUS_LEAVES[leaf].into(),
@@ -400,7 +401,7 @@ fn contributions(
                             if *unknown == NONE {
                                 let (table, dimension) = err_ctx(di);
                                 let column = data.columns[*col].name.clone();
-                                return Err(AggregateError::MissingValue {
+                                return Err(TabulateError::MissingValue {
                                     table,
                                     dimension,
                                     column,
@@ -414,7 +415,7 @@ fn contributions(
                                 _ => {
                                     let (table, dimension) = err_ctx(di);
                                     let column = data.columns[*col].name.clone();
-                                    return Err(AggregateError::CodeNotInDimension {
+                                    return Err(TabulateError::CodeNotInDimension {
                                         table,
                                         dimension,
                                         column,
@@ -443,13 +444,13 @@ fn contributions(
                             let (table, dimension) = err_ctx(di);
                             let column = data.columns[*col].name.clone();
                             return Err(if raw == RAW_MISSING {
-                                AggregateError::MissingValue {
+                                TabulateError::MissingValue {
                                     table,
                                     dimension,
                                     column,
                                 }
                             } else {
-                                AggregateError::CodeNotInDimension {
+                                TabulateError::CodeNotInDimension {
                                     table,
                                     dimension,
                                     column,
@@ -475,7 +476,7 @@ fn contributions(
                             if v < *minimum {
                                 let (table, dimension) = err_ctx(di);
                                 let column = data.columns[*col].name.clone();
-                                return Err(AggregateError::BelowMinimum {
+                                return Err(TabulateError::BelowMinimum {
                                     table,
                                     dimension,
                                     column,
@@ -486,7 +487,7 @@ fn contributions(
                         if c == NONE {
                             let (table, dimension) = err_ctx(di);
                             let column = data.columns[*col].name.clone();
-                            return Err(AggregateError::MissingValue {
+                            return Err(TabulateError::MissingValue {
                                 table,
                                 dimension,
                                 column,
@@ -502,7 +503,7 @@ fn contributions(
                                     if c == NONE {
                                         let (table, dimension) = err_ctx(di);
                                         let column = data.columns[*col].name.clone();
-                                        return Err(AggregateError::CodeNotInDimension {
+                                        return Err(TabulateError::CodeNotInDimension {
                                             table,
                                             dimension,
                                             column,
@@ -549,11 +550,11 @@ fn contributions(
 
 /// Builds every table of the definition for the people referred on or before
 /// `as_of`, with status as of that day.
-pub fn aggregate(
+pub fn tabulate(
     def: &Definition,
     data: &Ingested,
     as_of: Date,
-) -> Result<Vec<Table>, AggregateError> {
+) -> Result<Vec<Table>, TabulateError> {
     let mut inner: Vec<(Vec<i64>, Vec<i64>)> = def
         .tables
         .iter()
@@ -574,7 +575,8 @@ pub fn aggregate(
         let mut table = Table::zeros(spec.shape.clone());
         for (cell, (&v, &c)) in values.iter().zip(&contributors).enumerate() {
             if v != 0 || c != 0 {
-                add_to_margins(&mut table, cell, v, c);
+                let key = table.shape.key(cell);
+                table.add_inner_totals(&key, v, c);
             }
         }
         out.push(table);
@@ -583,12 +585,12 @@ pub fn aggregate(
 }
 
 /// The same tables built the slow, obvious way: one [`Table::add_inner`] per
-/// person and cell. Used to check [`aggregate`].
-pub fn aggregate_per_person(
+/// person and cell. Used to check [`tabulate`].
+pub fn tabulate_per_person(
     def: &Definition,
     data: &Ingested,
     as_of: Date,
-) -> Result<Vec<Table>, AggregateError> {
+) -> Result<Vec<Table>, TabulateError> {
     let mut tables: Vec<Table> = def
         .tables
         .iter()
@@ -599,32 +601,4 @@ pub fn aggregate_per_person(
         tables[t].add_inner(&key, value);
     })?;
     Ok(tables)
-}
-
-/// Adds an inner cell's total value and contributors to it and every margin above it.
-fn add_to_margins(table: &mut Table, cell: usize, value: i64, contributors: i64) {
-    let shape = table.shape.clone();
-    let key = shape.key(cell);
-    let mut cells = vec![0usize];
-    for (di, d) in shape.dimensions.iter().enumerate() {
-        let mut chain = vec![key[di]];
-        if d.additive {
-            let mut c = key[di];
-            while let Some(p) = d.categories[c].parent {
-                chain.push(p);
-                c = p;
-            }
-        }
-        let mut unit = vec![0; key.len()];
-        unit[di] = 1;
-        let stride = shape.index(&unit);
-        cells = cells
-            .iter()
-            .flat_map(|a| chain.iter().map(move |c| a + c * stride))
-            .collect();
-    }
-    for c in cells {
-        table.values[c] += value;
-        table.contributors[c] += contributors;
-    }
 }

@@ -13,7 +13,9 @@ use ring::digest::{Context, SHA256};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
-/// Domain prefix of the canonical entry encoding.
+/// Domain prefix of the canonical entry encoding. It, the table and the
+/// trigger names keep the log's first name, `audit log`: they are in every
+/// outbox file and in every entry's hash, so renaming them would break both.
 const ENTRY_DOMAIN: &[u8] = b"prikk.auditlog.v1\0";
 
 /// The log's table and the triggers that keep it append-only.
@@ -76,9 +78,9 @@ impl EntryKind {
 /// Errors reading or writing the log.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum AuditError {
+pub enum JournalError {
     /// SQLite failed.
-    #[error("audit log database: {0}")]
+    #[error("journal database: {0}")]
     Sql(#[from] rusqlite::Error),
 }
 
@@ -193,7 +195,7 @@ pub(crate) fn append(
     tx: &Transaction<'_>,
     time_unix: i64,
     e: &NewEntry<'_>,
-) -> Result<i64, AuditError> {
+) -> Result<i64, JournalError> {
     let last: Option<(i64, Vec<u8>)> = tx
         .query_row(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
@@ -240,7 +242,7 @@ pub(crate) fn append(
 }
 
 /// Every entry, in log order.
-pub fn entries(conn: &Connection) -> Result<Vec<Entry>, AuditError> {
+pub fn entries(conn: &Connection) -> Result<Vec<Entry>, JournalError> {
     let mut st = conn.prepare(
         "SELECT seq, time_unix, kind, project, period, report_id, payload_sha256, revision, detail, prev_hash, hash
          FROM audit_log ORDER BY seq",
@@ -265,7 +267,7 @@ pub fn entries(conn: &Connection) -> Result<Vec<Entry>, AuditError> {
 
 /// Recomputes the chain and cross-checks it against the outbox's reports and
 /// receipts; returns the first edited, deleted or reordered entry.
-pub fn verify(conn: &Connection) -> Result<Verification, AuditError> {
+pub fn verify(conn: &Connection) -> Result<Verification, JournalError> {
     let all = entries(conn)?;
     let n = all.len();
     let fail = |seq: i64, message: String| {

@@ -1,4 +1,4 @@
-//! `audit`: list, or verify, the hash-chained log of everything that left.
+//! `journal` (once `audit`): list, or verify, the hash-chained log of everything that left.
 
 use std::path::PathBuf;
 
@@ -31,18 +31,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     let outbox = Outbox::open(&path)?;
     if args.verify {
-        let v = outbox.verify_audit_log()?;
+        let v = outbox.verify_journal()?;
         return Ok(match v.problem {
             None => {
                 println!(
-                    "audit log intact: {} entries, hash chain and outbox agree",
+                    "journal intact: {} entries, hash chain and outbox agree",
                     v.entries
                 );
                 exit::OK
             }
             Some(p) => {
                 eprintln!(
-                    "audit log of {} FAILED verification: {}",
+                    "journal of {} FAILED verification: {}",
                     path.display(),
                     p.message
                 );
@@ -50,7 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             }
         });
     }
-    let entries = outbox.audit_entries()?;
+    let entries = outbox.journal_entries()?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
         Format::Text => {
