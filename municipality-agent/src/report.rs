@@ -316,7 +316,7 @@ pub fn prepare_shared(
         as_of: Some(period.last),
     };
     let data = ingest_file(input, def, &opts)?;
-    let tables = aggregate(def, &data, period.last)?;
+    let tables = tabulate(def, &data, period.last)?;
     let hidden: Vec<Vec<bool>> = tables.iter().map(|t| vec![true; t.shape.len()]).collect();
     let none: Vec<Vec<bool>> = tables.iter().map(|t| vec![false; t.shape.len()]).collect();
     let protected = Protected {
