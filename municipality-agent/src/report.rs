@@ -305,7 +305,10 @@ pub fn prepare_shared(
     signer: &prikk_proto::Signer,
 ) -> Result<Prepared, ReportError> {
     if !def.aggregate_only() {
-        return Err(ReportError::NotAggregate(format!("{} v{}", def.id, def.version)));
+        return Err(ReportError::NotAggregate(format!(
+            "{} v{}",
+            def.id, def.version
+        )));
     }
     if policy.mode.adds_noise() {
         return Err(ReportError::SharesWithNoise(policy.mode));

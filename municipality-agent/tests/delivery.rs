@@ -572,3 +572,76 @@ fn run_stops_cleanly_on_sigterm() {
     );
     let _ = drain.join();
 }
+
+/// A config file that names the helper's X25519 key (as its operator's
+/// `gateway public-key --role helper` prints it).
+fn helper_config(env: &Env) -> PathBuf {
+    let helper = prikk_proto::share::HelperSecret::generate().unwrap();
+    let key = env.dir.path().join("helper.pub");
+    std::fs::write(&key, format!("{}\n", hex::encode(helper.public_key()))).unwrap();
+    let cfg = env.dir.path().join("agent-helper.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[secure_aggregation]\nhelper_key = {:?}\n",
+            key.display().to_string()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+#[test]
+fn one_snapshot_is_never_released_both_as_tables_and_as_shares() {
+    let env = setup();
+    let url = dead_url();
+    // Without a helper: protected tables, queued (the gateway is down).
+    let out = submit(&env, &url, &env.gateway_key);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    // With a helper, for 2006-12: the same people as of the same day. Refused,
+    // and nothing more is queued.
+    let cfg = helper_config(&env);
+    let out = agent(&env, "submit", &url, &env.gateway_key)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--input")
+        .arg(&env.input)
+        .args(["--period", "2006-12", "--project", PROJECT])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("as protected tables") && err.contains("as secret shares"),
+        "{err}"
+    );
+    assert!(err.contains("Nothing was queued or sent"), "{err}");
+    let outbox = Outbox::open(&env.outbox).unwrap();
+    assert_eq!(outbox.list().unwrap().len(), 1);
+    // Another snapshot (the first half-year) may go as shares, and carries
+    // no table.
+    let out = agent(&env, "submit", &url, &env.gateway_key)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--input")
+        .arg(&env.input)
+        .args(["--period", "2006-H1", "--project", PROJECT])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let listed = outbox.list().unwrap();
+    let h1 = listed.iter().find(|r| r.period == "2006-H1").unwrap();
+    let queued = outbox.get(&h1.report_id).unwrap().unwrap();
+    let report: prikk_proto::pb::Report =
+        prikk_proto::decode_exact(&queued.envelope.report, "report").unwrap();
+    assert!(
+        report.tables.is_empty(),
+        "a report with shares publishes no table"
+    );
+    let shares = report.shares.unwrap();
+    assert_eq!(shares.min_projects, 5);
+    assert_eq!(
+        shares.cells as usize,
+        prikk_privacy::layout::layout_len(&prikk_privacy::Definition::embedded().shapes())
+    );
+}

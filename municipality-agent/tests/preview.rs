@@ -504,3 +504,119 @@ fn synthetic_export_command_writes_the_21_projects() {
     );
     assert!(!again.path().join("drammen.csv").exists());
 }
+
+#[test]
+fn preview_with_a_helper_shows_the_shares_only_report_that_submit_would_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = synthetic_export(dir.path(), "drammen", 120, &SyntheticOptions::default());
+    let key = dir.path().join("agent.key");
+    let out = agent()
+        .args(["keygen", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let helper = prikk_proto::share::HelperSecret::generate().unwrap();
+    let helper_key = dir.path().join("helper.pub");
+    std::fs::write(
+        &helper_key,
+        format!("{}\n", hex::encode(helper.public_key())),
+    )
+    .unwrap();
+    let write_config = |with_key: bool| {
+        let cfg = dir.path().join(format!("agent-{with_key}.toml"));
+        let key_line = if with_key {
+            format!("key = {:?}\n", key.display().to_string())
+        } else {
+            String::new()
+        };
+        std::fs::write(
+            &cfg,
+            format!(
+                "{key_line}[secure_aggregation]\nhelper_key = {:?}\nmin_projects = 7\n",
+                helper_key.display().to_string()
+            ),
+        )
+        .unwrap();
+        cfg
+    };
+    let preview_with = |cfg: &Path, format: &str| {
+        agent()
+            .arg("preview")
+            .arg("--config")
+            .arg(cfg)
+            .args(["--period", "2006", "--format", format, "--input"])
+            .arg(&path)
+            .env_remove("PRIKK_AGENT_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let cfg = write_config(true);
+    let out = preview_with(&cfg, "json");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["release"]["mode"], "secret_shares_only");
+    assert_eq!(v["release"]["min_projects"], 7);
+    assert!(
+        v["tables"].as_array().unwrap().is_empty(),
+        "no table is published"
+    );
+    let per_table = v["release"]["tables"].as_array().unwrap();
+    assert_eq!(per_table.len(), def().tables.len());
+    for t in per_table {
+        assert_eq!(t["level"], "aggregate");
+        assert!(
+            t["leaves"]
+                .as_str()
+                .unwrap()
+                .contains("summed over at least 7 projects"),
+            "{t}"
+        );
+    }
+    // The id shown is the id submit computes with the same key.
+    let signer = municipality_agent::keys::load_signer(&key).unwrap();
+    let prepared = municipality_agent::report::prepare_shared(
+        &def(),
+        &path,
+        "2006",
+        None,
+        &municipality_agent::report::ProtectionPolicy::suppression(Policy::default()),
+        &signer,
+    )
+    .unwrap();
+    assert_eq!(v["report_id"], prepared.report.report_id.as_str());
+    let text = preview_with(&cfg, "text");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("release: secure aggregation: no table of this project is published"),
+        "{text}"
+    );
+    assert!(
+        text.contains("status (aggregate level): leaves only as secret shares"),
+        "{text}"
+    );
+    // Without the signing key the preview cannot show the id: a usage error.
+    let out = preview_with(&write_config(false), "json");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("signing key"));
+    // Without a helper the same export previews as protected tables.
+    let out = agent()
+        .args(["preview", "--period", "2006", "--format", "json", "--input"])
+        .arg(&path)
+        .env_remove("PRIKK_AGENT_CONFIG")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["release"]["mode"], "protected_tables");
+    assert_eq!(v["tables"].as_array().unwrap().len(), def().tables.len());
+}

@@ -394,10 +394,18 @@ impl Definition {
         // can pin a project's small cells, so one definition never mixes
         // the two levels.
         if let (Some(p), Some(a)) = (
-            raw.tables.iter().find(|t| t.get_ref().release == Release::Project),
-            raw.tables.iter().find(|t| t.get_ref().release == Release::Aggregate),
+            raw.tables
+                .iter()
+                .find(|t| t.get_ref().release == Release::Project),
+            raw.tables
+                .iter()
+                .find(|t| t.get_ref().release == Release::Aggregate),
         ) {
-            let (first, second) = if p.span().start > a.span().start { (p, a) } else { (a, p) };
+            let (first, second) = if p.span().start > a.span().start {
+                (p, a)
+            } else {
+                (a, p)
+            };
             return Err(ctx.err_at(
                 first.span().start,
                 format!(

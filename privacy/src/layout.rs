@@ -162,8 +162,14 @@ mod tests {
         lying[0] = lying[0].wrapping_add(1);
         assert!(residuals(margins, &lying).iter().any(|&r| r != 0));
         // Shares: the two parties' residuals add up to the true one.
-        let noise: Vec<u64> = (0..honest.len() as u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
-        let leader: Vec<u64> = honest.iter().zip(&noise).map(|(v, n)| v.wrapping_sub(*n)).collect();
+        let noise: Vec<u64> = (0..honest.len() as u64)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .collect();
+        let leader: Vec<u64> = honest
+            .iter()
+            .zip(&noise)
+            .map(|(v, n)| v.wrapping_sub(*n))
+            .collect();
         let sum: Vec<u64> = residuals(&rows, &leader)
             .iter()
             .zip(residuals(&rows, &noise))

@@ -378,7 +378,10 @@ impl Table {
     /// wrap into a false "adds up".
     pub fn margins_add_up(&self) -> bool {
         let sum = |v: &[i64], cells: &[usize]| -> Option<i128> {
-            cells.iter().map(|&p| v.get(p).map(|&x| i128::from(x))).sum()
+            cells
+                .iter()
+                .map(|&p| v.get(p).map(|&x| i128::from(x)))
+                .sum()
         };
         let one = |v: &[i64], cell: usize| v.get(cell).map(|&x| i128::from(x));
         self.shape.relations().iter().all(|r| {
@@ -425,7 +428,12 @@ mod tests {
     #[test]
     fn margins_that_only_add_up_after_wrapping_do_not_add_up() {
         let gender = Arc::new(Dimension::flat("gender", &["female", "male"]));
-        let s = Arc::new(TableShape::new("w".into(), vec![gender], Measure::Count, "total".into()));
+        let s = Arc::new(TableShape::new(
+            "w".into(),
+            vec![gender],
+            Measure::Count,
+            "total".into(),
+        ));
         let mut t = Table::zeros(s.clone());
         // i64::MAX + 2 wraps to i64::MIN + 1 in 64 bits.
         t.values = vec![i64::MIN + 1, i64::MAX, 2];

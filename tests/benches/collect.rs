@@ -157,7 +157,8 @@ async fn run(n: usize) {
     let rec = collect::recombine(&def, &config, &batch, &answer).unwrap();
     let t_recombine = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let summary = collect::protect_and_store(&store, &def, &config, batch, &answer, rec, 0).unwrap();
+    let summary =
+        collect::protect_and_store(&store, &def, &config, batch, &answer, rec, 0).unwrap();
     let t_protect = t.elapsed().as_secs_f64();
     let t_total = total.elapsed().as_secs_f64();
     println!(

@@ -125,7 +125,9 @@ pub enum CollectError {
     #[error("the helper's answer: {0}")]
     Answer(String),
     /// The recombined aggregate does not add up or is out of range.
-    #[error("the recombined aggregate of group {group} is inconsistent ({problem}); a project's shares are wrong")]
+    #[error(
+        "the recombined aggregate of group {group} is inconsistent ({problem}); a project's shares are wrong"
+    )]
     Inconsistent {
         /// The group.
         group: String,
@@ -230,7 +232,10 @@ fn shapes(def: &Definition) -> Vec<Arc<TableShape>> {
 /// The fewest projects a group may have: the larger of the leader's
 /// minimum and every report's signed floor.
 fn required(config_min: u32, items: &[&pb::ShareItem]) -> u32 {
-    items.iter().map(|i| i.min_projects).fold(config_min, u32::max)
+    items
+        .iter()
+        .map(|i| i.min_projects)
+        .fold(config_min, u32::max)
 }
 
 /// Region groups from the projects per region: a region with at least
@@ -263,7 +268,10 @@ pub fn plan_groups(per_region: &BTreeMap<String, usize>, min: usize) -> Option<V
     if !small.regions.is_empty() {
         if small.projects >= min || groups.is_empty() {
             groups.push(small);
-        } else if let Some(target) = groups.iter_mut().min_by_key(|g| (g.projects, g.code.clone())) {
+        } else if let Some(target) = groups
+            .iter_mut()
+            .min_by_key(|g| (g.projects, g.code.clone()))
+        {
             target.regions.extend(small.regions);
             target.projects += small.projects;
         }
@@ -400,24 +408,30 @@ pub fn prepare_batch(
 
 /// (Re)forms the groups and the batch id after the items changed.
 fn regroup(batch: &mut Batch, config_min_projects: u32) -> Result<(), CollectError> {
-    let min = required(config_min_projects, &batch.request.items.iter().collect::<Vec<_>>());
+    let min = required(
+        config_min_projects,
+        &batch.request.items.iter().collect::<Vec<_>>(),
+    );
     let mut per_region: BTreeMap<String, usize> = BTreeMap::new();
     for r in &batch.reports {
         *per_region.entry(r.region.clone()).or_default() += 1;
     }
-    let groups = plan_groups(&per_region, min as usize).ok_or_else(|| {
-        CollectError::TooFewProjects {
+    let groups =
+        plan_groups(&per_region, min as usize).ok_or_else(|| CollectError::TooFewProjects {
             period: batch.request.period.clone(),
             found: batch.reports.len(),
             required: min,
-        }
-    })?;
+        })?;
     let group_of: BTreeMap<&str, &str> = groups
         .iter()
         .flat_map(|g| g.regions.iter().map(move |r| (r.as_str(), g.code.as_str())))
         .collect();
     for (item, r) in batch.request.items.iter_mut().zip(&batch.reports) {
-        item.group = group_of.get(r.region.as_str()).copied().unwrap_or_default().to_string();
+        item.group = group_of
+            .get(r.region.as_str())
+            .copied()
+            .unwrap_or_default()
+            .to_string();
     }
     let mut lines: Vec<String> = batch
         .request
@@ -426,7 +440,12 @@ fn regroup(batch: &mut Batch, config_min_projects: u32) -> Result<(), CollectErr
         .map(|i| format!("{}\t{}", i.group, i.report_id))
         .collect();
     lines.sort_unstable();
-    let seed = format!("{}\n{}\n{}", batch.request.period, batch.scope, lines.join("\n"));
+    let seed = format!(
+        "{}\n{}\n{}",
+        batch.request.period,
+        batch.scope,
+        lines.join("\n")
+    );
     batch.request.batch_id = hex::encode(&digest(&SHA256, seed.as_bytes()).as_ref()[..16]);
     batch.groups = groups;
     Ok(())
@@ -531,12 +550,19 @@ pub fn offenders(
         .zip(&checked.items)
     {
         if theirs.report_id != item.report_id {
-            return Err(CollectError::Answer("its residuals are out of order".into()));
+            return Err(CollectError::Answer(
+                "its residuals are out of order".into(),
+            ));
         }
         let reason = if !theirs.problem.is_empty() {
-            Some(format!("the helper cannot use its share: {}", theirs.problem))
+            Some(format!(
+                "the helper cannot use its share: {}",
+                theirs.problem
+            ))
         } else if theirs.residual.len() != rows.len() {
-            return Err(CollectError::Answer("a residual list has the wrong length".into()));
+            return Err(CollectError::Answer(
+                "a residual list has the wrong length".into(),
+            ));
         } else {
             let consistent = layout::residuals(&rows, mine)
                 .iter()
@@ -569,7 +595,10 @@ pub fn drop_reports(
         .map(|i| !ids.contains(i.report_id.as_str()))
         .collect();
     let mut k = keep.iter();
-    batch.request.items.retain(|_| k.next().copied().unwrap_or(false));
+    batch
+        .request
+        .items
+        .retain(|_| k.next().copied().unwrap_or(false));
     let mut k = keep.iter();
     batch.reports.retain(|_| k.next().copied().unwrap_or(false));
     let mut k = keep.iter();
@@ -594,7 +623,15 @@ pub async fn collect(
     now_unix: i64,
 ) -> Result<CollectSummary, CollectError> {
     let helper = config.helper.as_ref().ok_or(CollectError::NoHelper)?;
-    let mut batch = prepare_batch(store, def, helper, config.min_projects, period, region, now_unix)?;
+    let mut batch = prepare_batch(
+        store,
+        def,
+        helper,
+        config.min_projects,
+        period,
+        region,
+        now_unix,
+    )?;
     let mut client = connect(helper).await?;
     let refused = |s: tonic::Status| CollectError::Refused {
         code: s.code(),
@@ -672,7 +709,9 @@ pub fn recombine(
         sent.entry(item.group.as_str()).or_default().push(i);
     }
     if agg.groups.len() != sent.len() {
-        return Err(CollectError::Answer("it summed other groups than the ones sent".into()));
+        return Err(CollectError::Answer(
+            "it summed other groups than the ones sent".into(),
+        ));
     }
     let mut groups = Vec::with_capacity(agg.groups.len());
     for (g, (code, members)) in agg.groups.iter().zip(&sent) {
@@ -713,7 +752,10 @@ pub fn recombine(
                 )));
             }
             if !t.margins_add_up() {
-                return Err(inconsistent(&format!("table {} does not add up", t.shape.id)));
+                return Err(inconsistent(&format!(
+                    "table {} does not add up",
+                    t.shape.id
+                )));
             }
         }
         groups.push(RegionGroup {
@@ -721,7 +763,10 @@ pub fn recombine(
             tables: exact,
         });
     }
-    Ok(Recombined { groups, answer: agg })
+    Ok(Recombined {
+        groups,
+        answer: agg,
+    })
 }
 
 fn protected_tables(exact: &[Table], hidden: &[Vec<bool>]) -> (Vec<NormalTable>, u32) {
@@ -731,7 +776,10 @@ fn protected_tables(exact: &[Table], hidden: &[Vec<bool>]) -> (Vec<NormalTable>,
         .zip(hidden)
         .map(|(t, hidden)| {
             let show = |v: &[i64]| -> Vec<Option<i64>> {
-                v.iter().zip(hidden).map(|(&v, &h)| (!h).then_some(v)).collect()
+                v.iter()
+                    .zip(hidden)
+                    .map(|(&v, &h)| (!h).then_some(v))
+                    .collect()
             };
             suppressed += hidden.iter().filter(|&&h| h).count() as u32;
             NormalTable {
@@ -776,7 +824,12 @@ pub fn protect_and_store(
     };
     let mut collections = vec![national];
     if rec.groups.len() > 1 {
-        for ((g, hidden), share) in rec.groups.iter().zip(&p.groups_suppressed).zip(&rec.answer.groups) {
+        for ((g, hidden), share) in rec
+            .groups
+            .iter()
+            .zip(&p.groups_suppressed)
+            .zip(&rec.answer.groups)
+        {
             let (tables, suppressed_cells) = protected_tables(&g.tables, hidden);
             collections.push(Collection {
                 batch_id: format!("{}/{}", batch.request.batch_id, g.code),
@@ -827,11 +880,19 @@ pub fn describe(period: &str, s: &CollectSummary) -> String {
         s.groups.len()
     );
     for g in &s.groups {
-        let merged = if g.regions.len() > 1 { " (regions merged: each has fewer projects than the minimum)" } else { "" };
+        let merged = if g.regions.len() > 1 {
+            " (regions merged: each has fewer projects than the minimum)"
+        } else {
+            ""
+        };
         let _ = writeln!(out, "  group {}: {} projects{merged}", g.code, g.projects);
     }
     for d in &s.dropped {
-        let _ = writeln!(out, "dropped {} (report {}): {}", d.project, d.report_id, d.reason);
+        let _ = writeln!(
+            out,
+            "dropped {} (report {}): {}",
+            d.project, d.report_id, d.reason
+        );
     }
     if !s.without_shares.is_empty() {
         let _ = writeln!(
@@ -848,7 +909,11 @@ pub fn describe(period: &str, s: &CollectSummary) -> String {
         s.primary,
         s.secondary,
         s.national_alone_suppressed,
-        if s.regions_withheld { "; regional tables withheld: protecting them would have hidden national cells" } else { "" }
+        if s.regions_withheld {
+            "; regional tables withheld: protecting them would have hidden national cells"
+        } else {
+            ""
+        }
     );
     out
 }
@@ -863,8 +928,11 @@ mod tests {
 
     #[test]
     fn small_regions_are_merged_and_every_group_reaches_the_minimum() {
-        let g = plan_groups(&regions(&[("oslo", 12), ("vestland", 5), ("agder", 2), ("viken", 3)]), 5)
-            .unwrap();
+        let g = plan_groups(
+            &regions(&[("oslo", 12), ("vestland", 5), ("agder", 2), ("viken", 3)]),
+            5,
+        )
+        .unwrap();
         let codes: Vec<&str> = g.iter().map(|g| g.code.as_str()).collect();
         assert_eq!(codes, ["agder+viken", "oslo", "vestland"]);
         assert!(g.iter().all(|g| g.projects >= 5));

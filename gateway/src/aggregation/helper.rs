@@ -14,13 +14,13 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
+use prikk_privacy::Definition;
+use prikk_privacy::layout::{self, RelationRow};
 use prikk_proto::pb;
 use prikk_proto::pb::helper_aggregation_server::HelperAggregation;
 use prikk_proto::share::{self, HelperSecret, ShareContext};
 use prikk_proto::{Signer, sign_message, verify_message};
 use ring::digest::{SHA256, digest};
-use prikk_privacy::Definition;
-use prikk_privacy::layout::{self, RelationRow};
 use tonic::{Code, Request, Response, Status};
 
 use crate::clock::Clock;
@@ -253,7 +253,11 @@ impl HelperState {
         }
         // Every share: the project's own key (in this helper's registry)
         // signed the statement, and the seed opens in its context.
-        let seeds = req.items.iter().map(|it| self.open_item(it)).collect::<Result<_, _>>()?;
+        let seeds = req
+            .items
+            .iter()
+            .map(|it| self.open_item(it))
+            .collect::<Result<_, _>>()?;
         Ok(Checked {
             leader_key_id: leader.key_id,
             request: req,
@@ -289,9 +293,12 @@ impl HelperState {
             return Ok(Err(format!("agent key {} is revoked", it.agent_key_id)));
         }
         let ctx = ShareContext::of_item(it);
-        if let Err(e) =
-            share::verify_statement(&key.public_key, &ctx, &it.sealed_seed, &it.statement_signature)
-        {
+        if let Err(e) = share::verify_statement(
+            &key.public_key,
+            &ctx,
+            &it.sealed_seed,
+            &it.statement_signature,
+        ) {
             return Ok(Err(e.to_string()));
         }
         Ok(share::open_seed(&self.secret, &it.sealed_seed, &ctx).map_err(|e| e.to_string()))

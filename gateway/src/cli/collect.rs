@@ -49,6 +49,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         region.as_deref(),
         SystemClock.now_unix(),
     ))?;
-    print!("{}", crate::aggregation::collect::describe(&period, &summary));
+    print!(
+        "{}",
+        crate::aggregation::collect::describe(&period, &summary)
+    );
     Ok(())
 }

@@ -99,22 +99,51 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     protection.suppression = policy;
     let def = load_definition(args.definition.as_deref().or(config.definition.as_deref()))?;
     let project = args.project.as_deref().or_else(|| config.single_project());
-    let prepared =
-        prepare_with(&def, &args.input, &args.period, project, &protection).map_err(|e| {
-            let code = match e {
-                ReportError::Period(_) => exit::USAGE,
-                _ => exit::INPUT,
-            };
-            CodedError {
-                code,
-                message: e.to_string(),
+    // With a helper the report leaves only as secret shares, and its id is
+    // keyed with the agent's signing key: the preview shows exactly that.
+    let sharing = config.secure_aggregation.helper_key.is_some();
+    let signer = match (&config.key, sharing) {
+        (Some(path), true) => Some(crate::keys::load_signer(path)?),
+        (None, true) => {
+            return Err(CodedError {
+                code: exit::USAGE,
+                message: "[secure_aggregation] is configured: the preview of a report sent as \
+                          secret shares needs the agent's signing key (`key` in the config) for its report id"
+                    .into(),
             }
-        })?;
+            .into());
+        }
+        _ => None,
+    };
+    let prepared = match &signer {
+        Some(signer) => crate::report::prepare_shared(
+            &def,
+            &args.input,
+            &args.period,
+            project,
+            &protection,
+            signer,
+        ),
+        None => prepare_with(&def, &args.input, &args.period, project, &protection),
+    }
+    .map_err(|e| {
+        let code = match e {
+            ReportError::Period(_) => exit::USAGE,
+            _ => exit::INPUT,
+        };
+        CodedError {
+            code,
+            message: e.to_string(),
+        }
+    })?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let created = i64::try_from(now).unwrap_or(0);
     let mut p = preview::preview(&def, &prepared, created);
+    if sharing {
+        p = p.with_min_projects(&def, config.secure_aggregation.min_projects());
+    }
     if let Some(d) = &prepared.dp {
         let year = prepared.period.first.year();
         let path = args.outbox.clone().or_else(|| config.outbox.clone());

@@ -241,7 +241,8 @@ pub(crate) fn queue_report(
     period: &str,
     project: Option<&str>,
 ) -> anyhow::Result<Enqueued> {
-    let (mut report, mut prepared) = build_report(s, signer, input, period, project, outbox.now_unix())?;
+    let (mut report, mut prepared) =
+        build_report(s, signer, input, period, project, outbox.now_unix())?;
     if let Some(earlier) = earlier_report(outbox, &prepared.project, &prepared.period.text)?
         && earlier.report_id != report.report_id
     {

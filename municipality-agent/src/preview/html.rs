@@ -64,6 +64,20 @@ pub fn to_html(p: &Preview) -> String {
         "Definition",
         format!("{} v{}", e(&p.definition.id), p.definition.version),
     );
+    item(
+        "Release",
+        std::iter::once(e(&p.release.statement))
+            .chain(p.release.tables.iter().map(|t| {
+                format!(
+                    "<code>{}</code> ({} level): {}",
+                    e(&t.id),
+                    e(&t.level),
+                    e(&t.leaves)
+                )
+            }))
+            .collect::<Vec<_>>()
+            .join("<br>"),
+    );
     item("Policy", e(&policy_text(&p.policy)));
     if let Some(d) = &p.dp {
         item(

@@ -26,6 +26,8 @@ pub struct Preview {
     pub period: String,
     /// Definition id and version.
     pub definition: DefinitionRef,
+    /// How the tables leave: protected per project, or only as secret shares.
+    pub release: ReleaseView,
     /// The protection policy.
     pub policy: PolicyView,
     /// The input file and how it was read.
@@ -43,6 +45,82 @@ pub struct Preview {
     /// The dp modes: loss, noise parameters and budget.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dp: Option<DpView>,
+}
+
+/// How the report's tables leave the municipality, in words a data
+/// protection officer reads, per table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseView {
+    /// `protected_tables` or `secret_shares_only`.
+    pub mode: String,
+    /// The mode in one sentence.
+    pub statement: String,
+    /// The fewest projects a share may be summed with (secret shares only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_projects: Option<u32>,
+    /// Per table of the definition: its level and what that means here.
+    pub tables: Vec<TableRelease>,
+}
+
+/// One table's release.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableRelease {
+    /// Table id.
+    pub id: String,
+    /// `project` or `aggregate`, as the definition declares it.
+    pub level: String,
+    /// What leaves of it, in words.
+    pub leaves: String,
+}
+
+impl ReleaseView {
+    fn new(def: &Definition, shared: bool, min_projects: Option<u32>) -> Self {
+        let n = min_projects.map_or_else(
+            || "the helper's minimum number of".to_string(),
+            |n| n.to_string(),
+        );
+        let leaves = |level: prikk_privacy::definition::Release| match (shared, level) {
+            (true, _) => format!(
+                "leaves only as secret shares; the directorate sees it summed over at least {n} projects"
+            ),
+            (false, prikk_privacy::definition::Release::Aggregate) => {
+                "released at aggregate level, but no secure-aggregation helper is configured: \
+                 leaves protected (suppressed cells shown as `:`), per project"
+                    .to_string()
+            }
+            (false, _) => {
+                "leaves protected (suppressed cells shown as `:`), per project".to_string()
+            }
+        };
+        Self {
+            mode: if shared {
+                "secret_shares_only"
+            } else {
+                "protected_tables"
+            }
+            .to_string(),
+            statement: if shared {
+                format!(
+                    "secure aggregation: no table of this project is published; its exact tables \
+                     leave only as two secret shares (one sealed to the independent helper), and \
+                     the directorate sees them only summed over region groups of at least {n} projects"
+                )
+            } else {
+                "every table leaves protected, per project (no secure-aggregation helper configured)"
+                    .to_string()
+            },
+            min_projects,
+            tables: def
+                .tables
+                .iter()
+                .map(|t| TableRelease {
+                    id: t.shape.id.clone(),
+                    level: t.release.as_str().to_string(),
+                    leaves: leaves(t.release),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// What a dp-mode report spends and how it is noised.
@@ -94,6 +172,14 @@ pub struct BudgetView {
 }
 
 impl Preview {
+    /// States the agent's floor on projects per group (secret shares only).
+    pub fn with_min_projects(mut self, def: &Definition, min_projects: u32) -> Self {
+        if self.release.mode == "secret_shares_only" {
+            self.release = ReleaseView::new(def, true, Some(min_projects));
+        }
+        self
+    }
+
     /// Adds the ledger's budget status (dp modes only).
     pub fn with_budget(mut self, status: &BudgetStatus) -> Self {
         if let Some(d) = self.dp.as_mut() {
@@ -325,6 +411,7 @@ pub fn preview(def: &Definition, prepared: &Prepared, created_unix: i64) -> Prev
             id: report.definition_id.clone(),
             version: report.definition_version,
         },
+        release: ReleaseView::new(def, prepared.shared, None),
         policy: PolicyView {
             method: prepared.mode.to_string(),
             min_count: p.min_count,

@@ -22,6 +22,10 @@ pub fn to_text(p: &Preview) -> String {
         p.payload_sha256, p.created_unix
     );
     let _ = writeln!(o);
+    let _ = writeln!(o, "release: {}", p.release.statement);
+    for t in &p.release.tables {
+        let _ = writeln!(o, "  {} ({} level): {}", t.id, t.level, t.leaves);
+    }
     let _ = writeln!(o, "policy: {}", policy_text(&p.policy));
     let _ = writeln!(
         o,

@@ -82,7 +82,10 @@ fn leader_signer(s: &Setup) -> prikk_proto::Signer {
 }
 
 /// The cell-by-cell sum of these projects' exact tables.
-fn sum_of<'a>(def: &prikk_privacy::Definition, tables: impl Iterator<Item = &'a Vec<Table>>) -> Vec<Table> {
+fn sum_of<'a>(
+    def: &prikk_privacy::Definition,
+    tables: impl Iterator<Item = &'a Vec<Table>>,
+) -> Vec<Table> {
     let mut sum = vec![0i64; layout::layout_len(&def.shapes())];
     for t in tables {
         for (a, v) in sum.iter_mut().zip(layout::flatten(t)) {
@@ -142,7 +145,10 @@ async fn national_and_regional_tables_are_exact_and_no_single_party_can_take_the
     // The leader holds no project table: every report carries shares only.
     let reports = store.latest_reports(PERIOD).unwrap();
     assert_eq!(reports.len(), PROJECTS.len());
-    assert!(reports.iter().all(|r| r.tables.is_empty()), "no project table is stored");
+    assert!(
+        reports.iter().all(|r| r.tables.is_empty()),
+        "no project table is stored"
+    );
     // Before any collection the national tables show nothing as exact.
     let before = merge::national(def, &reports, s.leader_config.min_count);
     assert!(
@@ -157,7 +163,12 @@ async fn national_and_regional_tables_are_exact_and_no_single_party_can_take_the
         collect::prepare_batch(&store, def, &helper_cfg, min_projects, PERIOD, None, 0).unwrap();
     assert_eq!(batch.request.items.len(), PROJECTS.len());
     assert!(batch.groups.len() > 1, "{:?}", batch.groups);
-    assert!(batch.groups.iter().all(|g| g.projects >= min_projects as usize));
+    assert!(
+        batch
+            .groups
+            .iter()
+            .all(|g| g.projects >= min_projects as usize)
+    );
 
     // The helper on its own refuses what would isolate a project.
     let mut tampered = batch.request.clone();
@@ -198,13 +209,21 @@ async fn national_and_regional_tables_are_exact_and_no_single_party_can_take_the
         prikk_proto::Signer::from_pkcs8(&prikk_proto::Signer::generate_pkcs8().unwrap()).unwrap();
     let mut client = collect::connect(&helper_cfg).await.unwrap();
     let e = client
-        .aggregate(sign_message(&stranger, share::COLLECT_DOMAIN, &batch.request))
+        .aggregate(sign_message(
+            &stranger,
+            share::COLLECT_DOMAIN,
+            &batch.request,
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
     // A check request is not an aggregate request: the domains differ.
     let e = client
-        .aggregate(sign_message(&leader_signer(&s), share::CHECK_DOMAIN, &batch.request))
+        .aggregate(sign_message(
+            &leader_signer(&s),
+            share::CHECK_DOMAIN,
+            &batch.request,
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
@@ -230,7 +249,10 @@ async fn national_and_regional_tables_are_exact_and_no_single_party_can_take_the
     let again = ask_helper(&s, &same).await.unwrap();
     assert_eq!(first.body, again.body);
     let mut regrouped = same.clone();
-    regrouped.items.iter_mut().for_each(|i| i.group = "everyone".into());
+    regrouped
+        .items
+        .iter_mut()
+        .for_each(|i| i.group = "everyone".into());
     assert_eq!(
         ask_helper(&s, &regrouped).await.unwrap_err().code(),
         Code::AlreadyExists
@@ -238,7 +260,10 @@ async fn national_and_regional_tables_are_exact_and_no_single_party_can_take_the
     let mut subset = batch.request.clone();
     subset.batch_id = "subset".into();
     subset.items.truncate(8);
-    subset.items.iter_mut().for_each(|i| i.group = "some".into());
+    subset
+        .items
+        .iter_mut()
+        .for_each(|i| i.group = "some".into());
     assert_eq!(
         ask_helper(&s, &subset).await.unwrap_err().code(),
         Code::AlreadyExists
@@ -251,24 +276,48 @@ async fn national_and_regional_tables_are_exact_and_no_single_party_can_take_the
     // The national tables: every published cell is the truth, and every
     // cell that national-only protection publishes is published exactly.
     let truth_national = sum_of(def, s.exact.values());
-    let view = merge::view(&store, def, PERIOD, &merge::Scope::National, s.leader_config.min_count)
-        .unwrap()
-        .unwrap();
+    let view = merge::view(
+        &store,
+        def,
+        PERIOD,
+        &merge::Scope::National,
+        s.leader_config.min_count,
+    )
+    .unwrap()
+    .unwrap();
     assert_against_truth(&view.tables, &truth_national);
-    let alone = protect(&truth_national, &collect::aggregate_policy(&s.leader_config)).unwrap();
+    let alone = protect(
+        &truth_national,
+        &collect::aggregate_policy(&s.leader_config),
+    )
+    .unwrap();
     let mut exact_cells = 0;
-    for ((t, hidden), truth) in view.tables.iter().zip(&alone.suppressed).zip(&truth_national) {
+    for ((t, hidden), truth) in view
+        .tables
+        .iter()
+        .zip(&alone.suppressed)
+        .zip(&truth_national)
+    {
         for (c, cell) in t.cells.iter().enumerate() {
             if hidden[c] {
                 assert_eq!(*cell, MergedCell::Suppressed, "{} cell {c}", t.shape.id);
             } else {
-                assert_eq!(*cell, MergedCell::Exact(truth.values[c]), "{} cell {c}", t.shape.id);
+                assert_eq!(
+                    *cell,
+                    MergedCell::Exact(truth.values[c]),
+                    "{} cell {c}",
+                    t.shape.id
+                );
                 exact_cells += 1;
             }
         }
     }
     let status = view.tables.iter().find(|t| t.shape.id == "status").unwrap();
-    let status_exact = status.cells.iter().filter(|c| matches!(c, MergedCell::Exact(_))).count();
+    let status_exact = status
+        .cells
+        .iter()
+        .filter(|c| matches!(c, MergedCell::Exact(_)))
+        .count();
     assert!(
         status_exact * 2 > status.cells.len(),
         "table 3 is mostly exact: {status_exact} of {}",
@@ -305,7 +354,11 @@ async fn national_and_regional_tables_are_exact_and_no_single_party_can_take_the
         .unwrap()
         .unwrap();
         assert_against_truth(&view.tables, &truth_group);
-        assert!(matches!(view.source, merge::Source::Collection { .. }), "{:?}", view.source);
+        assert!(
+            matches!(view.source, merge::Source::Collection { .. }),
+            "{:?}",
+            view.source
+        );
     }
 
     // The leader alone: what it stores per project (nothing) plus the exact
@@ -315,7 +368,10 @@ async fn national_and_regional_tables_are_exact_and_no_single_party_can_take_the
         .iter()
         .map(|id| def.tables.iter().position(|t| t.shape.id == *id).unwrap())
         .collect();
-    let shapes: Vec<_> = tables.iter().map(|&i| def.tables[i].shape.clone()).collect();
+    let shapes: Vec<_> = tables
+        .iter()
+        .map(|&i| def.tables[i].shape.clone())
+        .collect();
     let knowledge: Vec<(String, Vec<Table>)> = s
         .world
         .agents
@@ -328,20 +384,35 @@ async fn national_and_regional_tables_are_exact_and_no_single_party_can_take_the
                 .unwrap();
             (
                 group.code.clone(),
-                tables.iter().map(|&i| s.exact[&a.project][i].clone()).collect(),
+                tables
+                    .iter()
+                    .map(|&i| s.exact[&a.project][i].clone())
+                    .collect(),
             )
         })
         .collect();
-    let attack = leader_knowledge_audit(&shapes, &knowledge, &collect::aggregate_policy(&s.leader_config)).unwrap();
+    let attack = leader_knowledge_audit(
+        &shapes,
+        &knowledge,
+        &collect::aggregate_policy(&s.leader_config),
+    )
+    .unwrap();
     assert!(attack.hidden_cells > 0);
-    assert!(attack.derived_nonzero.is_empty(), "{:?}", attack.derived_nonzero);
+    assert!(
+        attack.derived_nonzero.is_empty(),
+        "{:?}",
+        attack.derived_nonzero
+    );
 
     // Every byte the leader and the helper keep: no project's exact layout,
     // no exact group sum and no exact national sum appears packed as shares
     // travel.
     let mut needles = Needles::new(Vec::<String>::new());
     let pack = |flat: &[i64]| -> Vec<u8> {
-        flat.iter().take(24).flat_map(|v| (*v as u64).to_le_bytes()).collect()
+        flat.iter()
+            .take(24)
+            .flat_map(|v| (*v as u64).to_le_bytes())
+            .collect()
     };
     for tables in s.exact.values() {
         needles.add(&pack(&layout::flatten(tables)));
@@ -376,8 +447,14 @@ async fn national_and_regional_tables_are_exact_and_no_single_party_can_take_the
     // view stops calling any cell exact that the collection no longer sums.
     let a = &s.world.agents[0];
     let corrected_export = s.world.dir.path().join("corrected.csv");
-    write_export(&corrected_export, &a.project, a.rows + 9, 1_000_003, &SyntheticOptions::default())
-        .unwrap();
+    write_export(
+        &corrected_export,
+        &a.project,
+        a.rows + 9,
+        1_000_003,
+        &SyntheticOptions::default(),
+    )
+    .unwrap();
     let signer = a.signer().unwrap();
     let policy = ProtectionPolicy::suppression(s.world.policy.clone());
     let prepare = |path: &std::path::Path, signer: &prikk_proto::Signer| {
@@ -386,8 +463,14 @@ async fn national_and_regional_tables_are_exact_and_no_single_party_can_take_the
     let corrected = prepare(&corrected_export, &signer);
     let original = prepare(&a.export, &signer);
     let head = reports.iter().find(|r| r.project == a.project).unwrap();
-    assert_eq!(original.report.report_id, head.report_id, "same data, same id");
-    assert_ne!(corrected.report.report_id, head.report_id, "changed counts, new id");
+    assert_eq!(
+        original.report.report_id, head.report_id,
+        "same data, same id"
+    );
+    assert_ne!(
+        corrected.report.report_id, head.report_id,
+        "changed counts, new id"
+    );
     assert!(corrected.report.tables.is_empty());
     let other_key =
         prikk_proto::Signer::from_pkcs8(&prikk_proto::Signer::generate_pkcs8().unwrap()).unwrap();
@@ -415,19 +498,31 @@ async fn national_and_regional_tables_are_exact_and_no_single_party_can_take_the
         .into_inner();
     let body = verify_receipt(&s.world.gateway().receipt_key(), &receipt).unwrap();
     assert_eq!(body.revision, 2);
-    let view = merge::view(&store, def, PERIOD, &merge::Scope::National, s.leader_config.min_count)
-        .unwrap()
-        .unwrap();
+    let view = merge::view(
+        &store,
+        def,
+        PERIOD,
+        &merge::Scope::National,
+        s.leader_config.min_count,
+    )
+    .unwrap()
+    .unwrap();
     match &view.source {
         merge::Source::Collection { changed_since, .. } => {
-            assert_eq!(changed_since, &vec![format!("{}: revision 2 (collected: 1)", a.project)]);
+            assert_eq!(
+                changed_since,
+                &vec![format!("{}: revision 2 (collected: 1)", a.project)]
+            );
         }
         other => panic!("{other:?}"),
     }
     let mut exact = s.exact.clone();
     exact.insert(a.project.clone(), corrected.protected.tables.clone());
     let new_truth = sum_of(def, exact.values());
-    assert_ne!(layout::flatten(&new_truth), layout::flatten(&truth_national));
+    assert_ne!(
+        layout::flatten(&new_truth),
+        layout::flatten(&truth_national)
+    );
     assert_against_truth(&view.tables, &new_truth);
     drop(s.helper);
 }
@@ -447,7 +542,8 @@ async fn one_agent_whose_shares_do_not_add_up_is_dropped_and_named() {
         let a = &s.world.agents[i];
         let signer = a.signer().unwrap();
         let mut p =
-            report::prepare_shared(def, &a.export, PERIOD, Some(&a.project), &policy, &signer).unwrap();
+            report::prepare_shared(def, &a.export, PERIOD, Some(&a.project), &policy, &signer)
+                .unwrap();
         let mut wire = p.report_at(prikk_e2e::now_unix());
         wire.report_id = format!("{tamper}-{}", a.project);
         let real = *a.helper_key.as_ref().unwrap();
@@ -456,16 +552,30 @@ async fn one_agent_whose_shares_do_not_add_up_is_dropped_and_named() {
             let inner = (0..t.shape.len()).find(|&c| t.shape.is_inner(c)).unwrap();
             t.values[inner] += 1;
             t.contributors[inner] += 1;
-            municipality_agent::share::attach_shares(&mut wire, &p.protected.tables, &real, &signer, 5)
-                .unwrap();
+            municipality_agent::share::attach_shares(
+                &mut wire,
+                &p.protected.tables,
+                &real,
+                &signer,
+                5,
+            )
+            .unwrap();
         } else {
             // Sealed to a stray key, then relabelled with the real helper's
             // key id and signed again: the statement holds, the seal does not open.
             let stray = HelperKey {
-                public: prikk_proto::share::HelperSecret::generate().unwrap().public_key(),
+                public: prikk_proto::share::HelperSecret::generate()
+                    .unwrap()
+                    .public_key(),
             };
-            municipality_agent::share::attach_shares(&mut wire, &p.protected.tables, &stray, &signer, 5)
-                .unwrap();
+            municipality_agent::share::attach_shares(
+                &mut wire,
+                &p.protected.tables,
+                &stray,
+                &signer,
+                5,
+            )
+            .unwrap();
             let mut shares = wire.shares.take().unwrap();
             shares.helper_key_id = real.key_id();
             let ctx = share::ShareContext::of_report(&wire, &shares);
@@ -476,7 +586,12 @@ async fn one_agent_whose_shares_do_not_add_up_is_dropped_and_named() {
     }
     let mut client = s.world.client().await;
     for (project, wire) in &send {
-        let a = s.world.agents.iter().find(|a| &a.project == project).unwrap();
+        let a = s
+            .world
+            .agents
+            .iter()
+            .find(|a| &a.project == project)
+            .unwrap();
         client
             .submit_report(sign_report(&a.signer().unwrap(), wire))
             .await
@@ -485,15 +600,30 @@ async fn one_agent_whose_shares_do_not_add_up_is_dropped_and_named() {
     let summary = run_collect(&s, PERIOD).await.unwrap();
     let reason = |i: usize| {
         let p = &s.world.agents[i].project;
-        summary.dropped.iter().find(|d| &d.project == p).map(|d| d.reason.clone())
+        summary
+            .dropped
+            .iter()
+            .find(|d| &d.project == p)
+            .map(|d| d.reason.clone())
     };
     assert_eq!(summary.dropped.len(), 2, "{:?}", summary.dropped);
-    assert!(reason(2).unwrap().contains("do not add up"), "{:?}", summary.dropped);
-    assert!(reason(5).unwrap().contains("cannot use"), "{:?}", summary.dropped);
+    assert!(
+        reason(2).unwrap().contains("do not add up"),
+        "{:?}",
+        summary.dropped
+    );
+    assert!(
+        reason(5).unwrap().contains("cannot use"),
+        "{:?}",
+        summary.dropped
+    );
     let dropped: Vec<&str> = summary.dropped.iter().map(|d| d.project.as_str()).collect();
     assert_eq!(summary.projects.len(), PROJECTS.len() - 2);
     let text = collect::describe(PERIOD, &summary);
-    assert!(text.contains(&format!("dropped {}", s.world.agents[2].project)), "{text}");
+    assert!(
+        text.contains(&format!("dropped {}", s.world.agents[2].project)),
+        "{text}"
+    );
     // The nation is the exact sum of the other 19.
     let store = s.world.gateway().store();
     let others = s
