@@ -25,6 +25,10 @@ pub enum Source {
         projects: u32,
         /// Projects whose latest report is not the one summed, described.
         changed_since: Vec<String>,
+        /// For a region shown through its group: every region of the group
+        /// (small regions are merged so that each group has enough projects).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        merged_regions: Vec<String>,
     },
     /// Disjoint regional collections, summed (national scope only).
     Regions {
@@ -126,6 +130,9 @@ pub fn view(
                 batch: col.batch_id.clone(),
                 projects: col.projects,
                 changed_since: changed.iter().map(Change::describe).collect(),
+                merged_regions: (group.len() > 1)
+                    .then(|| group.iter().map(|g| g.to_string()).collect())
+                    .unwrap_or_default(),
             },
         }));
     }
@@ -209,8 +216,17 @@ pub fn heading(source: &Source, included: usize, scope_name: &str, period: &str)
             batch,
             projects,
             changed_since,
+            merged_regions,
         } => format!(
-            "{scope_name}, {period} ({included} project report(s), latest revisions; exact cells from secure aggregation over {projects} projects, batch {batch}{})",
+            "{scope_name}, {period} ({included} project report(s), latest revisions; exact cells from secure aggregation over {projects} projects, batch {batch}{}{})",
+            if merged_regions.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; figures for the region group {} (each of these regions has too few projects on its own)",
+                    merged_regions.join(" + ")
+                )
+            },
             since(changed_since)
         ),
         Source::Regions {

@@ -354,11 +354,18 @@ async fn national_and_regional_tables_are_exact_and_no_single_party_can_take_the
         .unwrap()
         .unwrap();
         assert_against_truth(&view.tables, &truth_group);
-        assert!(
-            matches!(view.source, merge::Source::Collection { .. }),
-            "{:?}",
-            view.source
-        );
+        match &view.source {
+            merge::Source::Collection { merged_regions, .. } if g.regions.len() > 1 => {
+                assert_eq!(
+                    merged_regions, &g.regions,
+                    "a merged region shows its group"
+                );
+                let heading = merge::heading(&view.source, view.reports, &g.regions[0], PERIOD);
+                assert!(heading.contains(&g.regions.join(" + ")), "{heading}");
+            }
+            merge::Source::Collection { merged_regions, .. } => assert!(merged_regions.is_empty()),
+            other => panic!("{other:?}"),
+        }
     }
 
     // The leader alone: what it stores per project (nothing) plus the exact
