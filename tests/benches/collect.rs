@@ -171,12 +171,14 @@ async fn run(n: usize) {
     println!("helper's group sums over TLS:  {:.0} ms", t_helper * 1e3);
     println!("recombine and check:           {:.0} ms", t_recombine * 1e3);
     println!(
-        "protection (regions and nation) and storage: {:.0} ms ({} national cells: {} primary, {} secondary; {} when protected alone; regions withheld: {})",
+        "protection (regions and nation) and storage: {:.0} ms ({} of {} national cells suppressed, {} + {} when the nation is protected alone; {} of {} regional cells suppressed; regions withheld: {})",
         t_protect * 1e3,
+        summary.national_suppressed,
         summary.cells,
-        summary.primary,
-        summary.secondary,
-        summary.national_alone_suppressed,
+        summary.national_alone.primary,
+        summary.national_alone.secondary,
+        summary.regional_suppressed,
+        summary.regional_cells,
         summary.regions_withheld
     );
     println!("collection total:              {:.0} ms", t_total * 1e3);

@@ -184,13 +184,15 @@ pub struct CollectSummary {
     pub cells: usize,
     /// Reports whose residuals were checked with the helper.
     pub checked: usize,
-    /// National cells suppressed by the national policy's primary rule.
-    pub primary: usize,
-    /// National cells suppressed to protect others.
-    pub secondary: usize,
-    /// National cells suppressed when the nation is protected on its own
-    /// (the same count as `primary + secondary` unless regions are withheld).
-    pub national_alone_suppressed: usize,
+    /// National cells hidden as stored (`:` in the national export).
+    pub national_suppressed: usize,
+    /// The nation protected on its own, in cells: the primary and
+    /// complementary suppressions that `national_suppressed` must equal.
+    pub national_alone: prikk_privacy::Counts,
+    /// Cells of the region groups' tables (0 with one group).
+    pub regional_cells: usize,
+    /// Of those, hidden (all of them when the regions are withheld).
+    pub regional_suppressed: usize,
     /// Whether the regional rows were withheld (their protection would
     /// have cost national cells).
     pub regions_withheld: bool,
@@ -822,7 +824,9 @@ pub fn protect_and_store(
         suppressed_cells,
         tables,
     };
+    let national_suppressed = suppressed_cells as usize;
     let mut collections = vec![national];
+    let (mut regional_cells, mut regional_suppressed) = (0usize, 0usize);
     if rec.groups.len() > 1 {
         for ((g, hidden), share) in rec
             .groups
@@ -831,6 +835,8 @@ pub fn protect_and_store(
             .zip(&rec.answer.groups)
         {
             let (tables, suppressed_cells) = protected_tables(&g.tables, hidden);
+            regional_cells += tables.iter().map(|t| t.values.len()).sum::<usize>();
+            regional_suppressed += suppressed_cells as usize;
             collections.push(Collection {
                 batch_id: format!("{}/{}", batch.request.batch_id, g.code),
                 period: batch.request.period.clone(),
@@ -848,7 +854,7 @@ pub fn protect_and_store(
     store.store_collections(&collections)?;
     let projects: BTreeSet<&str> = batch.reports.iter().map(|r| r.project.as_str()).collect();
     tracing::info!(batch = %batch.request.batch_id, groups = batch.groups.len(), projects = projects.len(),
-        primary = p.joint.primary, secondary = p.joint.secondary, regions_withheld = p.regions_withheld,
+        national_suppressed, regional_suppressed, regions_withheld = p.regions_withheld,
         "aggregate collected and stored");
     Ok(CollectSummary {
         batch_id: batch.request.batch_id,
@@ -859,9 +865,10 @@ pub fn protect_and_store(
         dropped: batch.dropped,
         cells,
         checked: batch.reports.len(),
-        primary: p.joint.primary,
-        secondary: p.joint.secondary,
-        national_alone_suppressed: p.national_alone.suppressed_cells,
+        national_suppressed,
+        national_alone: p.national_alone,
+        regional_cells,
+        regional_suppressed,
         regions_withheld: p.regions_withheld,
     })
 }
@@ -903,18 +910,25 @@ pub fn describe(period: &str, s: &CollectSummary) -> String {
     }
     let _ = writeln!(
         out,
-        "{} national cells; {} reports' shares checked; {} national cells suppressed by the policy, {} complementary ({} when the nation is protected alone){}",
-        s.cells,
+        "{} reports' shares checked; {} of {} national cells suppressed (alone the nation needs {} for the policy and {} complementary)",
         s.checked,
-        s.primary,
-        s.secondary,
-        s.national_alone_suppressed,
-        if s.regions_withheld {
-            "; regional tables withheld: protecting them would have hidden national cells"
-        } else {
-            ""
-        }
+        s.national_suppressed,
+        s.cells,
+        s.national_alone.primary,
+        s.national_alone.secondary,
     );
+    if s.regions_withheld {
+        let _ = writeln!(
+            out,
+            "regional tables withheld: protecting them would have hidden national cells"
+        );
+    } else if s.regional_cells > 0 {
+        let _ = writeln!(
+            out,
+            "{} of {} regional cells suppressed",
+            s.regional_suppressed, s.regional_cells
+        );
+    }
     out
 }
 

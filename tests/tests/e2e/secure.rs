@@ -233,6 +233,10 @@ async fn national_and_regional_tables_are_exact_and_no_single_party_can_take_the
     assert_eq!(summary.projects.len(), PROJECTS.len());
     assert!(summary.dropped.is_empty(), "{:?}", summary.dropped);
     assert_eq!(summary.checked, PROJECTS.len());
+    assert_eq!(
+        summary.national_suppressed, summary.national_alone.suppressed_cells,
+        "the nation keeps the pattern it has alone"
+    );
     let text = collect::describe(PERIOD, &summary);
     for g in &summary.groups {
         assert!(text.contains(&format!("group {}", g.code)), "{text}");
