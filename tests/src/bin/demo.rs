@@ -353,7 +353,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         check.exact
     );
     println!(
-        "\nchecked against the exact (never transmitted) data: {} national cells exact and equal to the true sums, \
+        "\nchecked against the exact (never transmitted) data, without the collection: {} national cells exact and equal to the true sums, \
          {} lower bounds none above the truth, {} suppressed nationally; {} problems",
         check.exact,
         check.lower_bounds,
@@ -369,10 +369,16 @@ fn run(args: &Args) -> anyhow::Result<bool> {
 
     let stored = prikk_gateway::Store::open(&config.db)?.report_count()?;
     println!(
-        "\nsummary: {} of {} projects reported, {stored} reports stored, {secondary} secondary suppressions \
-         ({primary} primary), {:.1} s",
+        "\nsummary: {} of {} projects reported, {stored} reports stored, {}, {:.1} s",
         rows.iter().filter(|r| r.latest.is_some()).count(),
         agents.len(),
+        if primary + secondary == 0 {
+            "no project table published (secret shares only)".to_string()
+        } else {
+            format!(
+                "{secondary} secondary suppressions ({primary} primary) in the projects' tables"
+            )
+        },
         started.elapsed().as_secs_f64()
     );
     println!(
