@@ -221,6 +221,24 @@ pub fn prepare_with(
     prepare_with_rng(def, input, period, project, policy, OsRandom::new())
 }
 
+/// Reads the export for the period and counts it into the definition's
+/// exact tables.
+fn read_tables(
+    def: &Definition,
+    input: &Path,
+    period: &str,
+    project: Option<&str>,
+) -> Result<(Period, crate::ingest::Ingested, Vec<Table>), ReportError> {
+    let period = Period::parse(period)?;
+    let opts = IngestOptions {
+        project: project.map(str::to_string),
+        as_of: Some(period.last),
+    };
+    let data = ingest_file(input, def, &opts)?;
+    let tables = tabulate(def, &data, period.last)?;
+    Ok((period, data, tables))
+}
+
 /// Like [`prepare_with`], with a given random generator (seeded ones only in tests).
 pub fn prepare_with_rng<R: TryRngCore>(
     def: &Definition,
@@ -230,13 +248,7 @@ pub fn prepare_with_rng<R: TryRngCore>(
     policy: &ProtectionPolicy,
     rng: R,
 ) -> Result<Prepared, ReportError> {
-    let period = Period::parse(period)?;
-    let opts = IngestOptions {
-        project: project.map(str::to_string),
-        as_of: Some(period.last),
-    };
-    let data = ingest_file(input, def, &opts)?;
-    let tables = tabulate(def, &data, period.last)?;
+    let (period, data, tables) = read_tables(def, input, period, project)?;
     let supp = &policy.suppression;
     let (protected, dp, noise) = if policy.mode.adds_noise() {
         let settings = policy.dp.ok_or(ReportError::MissingDpPolicy(policy.mode))?;
@@ -313,13 +325,7 @@ pub fn prepare_shared(
     if policy.mode.adds_noise() {
         return Err(ReportError::SharesWithNoise(policy.mode));
     }
-    let period = Period::parse(period)?;
-    let opts = IngestOptions {
-        project: project.map(str::to_string),
-        as_of: Some(period.last),
-    };
-    let data = ingest_file(input, def, &opts)?;
-    let tables = tabulate(def, &data, period.last)?;
+    let (period, data, tables) = read_tables(def, input, period, project)?;
     let hidden: Vec<Vec<bool>> = tables.iter().map(|t| vec![true; t.shape.len()]).collect();
     let none: Vec<Vec<bool>> = tables.iter().map(|t| vec![false; t.shape.len()]).collect();
     let protected = Protected {
