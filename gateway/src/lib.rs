@@ -8,6 +8,11 @@
 //! call [`serve`] (or [`Gateway::open`] and [`Gateway::run`]) with a listener
 //! bound to `127.0.0.1:0`.
 #![forbid(unsafe_code)]
+// Library code does not panic on data: a missing value is an error (each
+// exception says why). Tests may unwrap. Indexing is not linted here yet:
+// the hot loops of verification, merging and tabulation index by positions
+// their shapes prove.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod aggregation;
 pub mod cli;

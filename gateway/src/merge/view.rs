@@ -130,9 +130,11 @@ pub fn view(
                 batch: col.batch_id.clone(),
                 projects: col.projects,
                 changed_since: changed.iter().map(Change::describe).collect(),
-                merged_regions: (group.len() > 1)
-                    .then(|| group.iter().map(|g| g.to_string()).collect())
-                    .unwrap_or_default(),
+                merged_regions: if group.len() > 1 {
+                    group.iter().map(|g| g.to_string()).collect()
+                } else {
+                    Vec::new()
+                },
             },
         }));
     }
