@@ -11,6 +11,7 @@
 //! protected cells.
 
 pub mod collect;
+pub mod groups;
 pub mod helper;
 
 use std::future::Future;
