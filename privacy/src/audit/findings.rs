@@ -50,4 +50,24 @@ pub struct AuditReport {
     /// (`Policy::interval_block_limit`); their intervals come from bound
     /// propagation along single relations, a weaker attack.
     pub interval_skipped: usize,
+    /// The largest such block (suppressed cells tied together by the
+    /// relations), 0 when every block was solved exactly.
+    pub interval_largest_block: usize,
+}
+
+impl AuditReport {
+    /// In words a data protection officer understands: where the audit
+    /// fell back from exact integer programming to bound propagation.
+    pub fn engine_note(&self) -> Option<String> {
+        (self.interval_skipped > 0).then(|| {
+            format!(
+                "{} hidden cells sit in groups too large to solve exactly (the largest ties {} \
+                 hidden cells together through the tables' sums). For those, the audit bounded \
+                 each cell by following the sums one at a time, which is sound but weaker: it \
+                 proves no cell can be computed or pinned that way, not that no cleverer \
+                 combination narrows one. Coarsening the tables makes the groups smaller.",
+                self.interval_skipped, self.interval_largest_block
+            )
+        })
+    }
 }

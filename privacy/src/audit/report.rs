@@ -52,7 +52,7 @@ pub(crate) fn audit_in(
         }
     }
     match audit_system(sys, tables, policy, exact, intervals) {
-        Ok((r, _)) => r,
+        Ok((r, _, _)) => r,
         Err(e) => AuditReport {
             failures: vec![e.to_string()],
             ..AuditReport::default()
@@ -60,15 +60,17 @@ pub(crate) fn audit_in(
     }
 }
 
-/// The audit. Returns the report and the failing quantities.
+/// The audit. Returns the report, the failing quantities, and of those the
+/// ones derivable by rank (a linear combination of published cells).
 pub(crate) fn audit_system(
     sys: &System,
     tables: &[PublishedTable],
     policy: &Policy,
     exact: Option<&[Table]>,
     intervals: bool,
-) -> Result<(AuditReport, Vec<usize>), ProtectError> {
+) -> Result<(AuditReport, Vec<usize>, BTreeSet<usize>), ProtectError> {
     let n = sys.quantities.len();
+    let mut determined = BTreeSet::new();
     let mut failures = Vec::new();
     let mut failing = BTreeSet::new();
     // Published value per quantity; the same quantity must have one status and value everywhere.
@@ -96,6 +98,7 @@ pub(crate) fn audit_system(
         if r.is_zero() {
             failures.push(derivable_finding(sys, q));
             failing.insert(q);
+            determined.insert(q);
         }
         reduced.insert(q, r);
     }
@@ -135,10 +138,12 @@ pub(crate) fn audit_system(
         narrowest_width: None,
         intervals_computed: intervals,
         interval_skipped: 0,
+        interval_largest_block: 0,
     };
     if intervals && !suppressed.is_empty() {
-        let (found, skipped) = interval::intervals(sys, &value, policy)?;
+        let (found, skipped, largest) = interval::intervals(sys, &value, policy)?;
         report.interval_skipped = skipped;
+        report.interval_largest_block = largest;
         let truth = exact.map(|e| quantity_values(sys, e)).transpose()?;
         for (q, lower, upper) in found {
             let (table, key) = sys.describe(q);
@@ -177,7 +182,7 @@ pub(crate) fn audit_system(
     }
     report.passed = failures.is_empty();
     report.failures = failures;
-    Ok((report, failing.into_iter().collect()))
+    Ok((report, failing.into_iter().collect(), determined))
 }
 
 /// The audit's finding for a suppressed quantity derivable by rank.

@@ -144,6 +144,7 @@ fn verdict(sys: &System, pos: &[usize], tables: &[PublishedTable], policy: &Poli
         };
     }
     let skipped = narrow.skipped;
+    let largest = narrow.largest;
     let narrow = narrow.found;
     let mut failures = Vec::new();
     for (q, lower, upper) in narrow {
@@ -168,6 +169,7 @@ fn verdict(sys: &System, pos: &[usize], tables: &[PublishedTable], policy: &Poli
     report.suppressed_quantities = value.iter().filter(|v| v.is_none()).count();
     report.intervals_computed = true;
     report.interval_skipped = skipped;
+    report.interval_largest_block = largest;
     report.passed = failures.is_empty();
     report.failures = failures;
     report

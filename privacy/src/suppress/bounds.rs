@@ -18,6 +18,9 @@
     reason = "per-quantity bounds sized at construction and relation indices from the same relations; this loop is the inner loop of the publishing pass"
 )]
 
+/// Visits of one relation in one change that count as a creep.
+const CREEP_LIMIT: u32 = 32;
+
 /// No upper bound.
 const INF: i64 = i64::MAX;
 
@@ -48,12 +51,21 @@ pub(crate) struct Bounds<'a> {
     decided: Vec<bool>,
     trail: Vec<(usize, i64, i64)>,
     decisions: Vec<usize>,
-    queue: Vec<usize>,
+    queue: std::collections::VecDeque<usize>,
     queued: Vec<bool>,
     min_width: i64,
-    /// Relation visits allowed for one change before giving up (a long
-    /// creep of bounds along a cycle of relations).
-    limit: usize,
+    /// Visits of one relation allowed for one change before giving up: a
+    /// bound creeping one step at a time around a cycle of relations.
+    /// A change that spreads over the whole table (the first large
+    /// margins published) visits every relation once or a few times, so
+    /// the limit is per relation, not a total.
+    creep_limit: u32,
+    /// Per relation, visits during the current change.
+    visits: Vec<u32>,
+    /// Relations visited during the current change.
+    visited: Vec<usize>,
+    /// The hidden quantity the last refused change made too narrow.
+    pub(crate) narrowed: Option<usize>,
 }
 
 impl<'a> Bounds<'a> {
@@ -75,10 +87,13 @@ impl<'a> Bounds<'a> {
             decided: vec![false; n],
             trail: Vec::new(),
             decisions: Vec::new(),
-            queue: Vec::new(),
+            queue: std::collections::VecDeque::new(),
             queued: vec![false; relations.len()],
             min_width,
-            limit: 50_000,
+            creep_limit: CREEP_LIMIT,
+            visits: vec![0; relations.len()],
+            visited: Vec::new(),
+            narrowed: None,
         }
     }
 
@@ -133,17 +148,23 @@ impl<'a> Bounds<'a> {
     }
 
     fn run(&mut self, hidden: &[bool], force: bool) -> Fixed {
-        let mut visits = 0usize;
         let mut outcome = Fixed::Safe;
-        while let Some(ri) = self.queue.pop() {
+        self.narrowed = None;
+        while let Some(ri) = self.queue.pop_front() {
             self.queued[ri] = false;
-            visits += 1;
-            if visits > self.limit {
+            if self.visits[ri] == 0 {
+                self.visited.push(ri);
+            }
+            self.visits[ri] += 1;
+            if self.visits[ri] > self.creep_limit {
                 // Sound either way: unsure counts as pinned.
                 outcome = Fixed::Pins;
                 break;
             }
-            if self.revise(ri, hidden) && !force {
+            if let Some(q) = self.revise(ri, hidden)
+                && !force
+            {
+                self.narrowed = Some(q);
                 outcome = Fixed::Pins;
                 break;
             }
@@ -151,13 +172,16 @@ impl<'a> Bounds<'a> {
         for ri in self.queue.drain(..) {
             self.queued[ri] = false;
         }
+        for ri in self.visited.drain(..) {
+            self.visits[ri] = 0;
+        }
         outcome
     }
 
     fn push(&mut self, ri: usize) {
         if !self.queued[ri] {
             self.queued[ri] = true;
-            self.queue.push(ri);
+            self.queue.push_back(ri);
         }
     }
 
@@ -168,9 +192,9 @@ impl<'a> Bounds<'a> {
     }
 
     /// Tightens the members of relation `ri` from the others' bounds;
-    /// queues the relations of every member that changed. Returns whether a
-    /// hidden member became too narrow.
-    fn revise(&mut self, ri: usize, hidden: &[bool]) -> bool {
+    /// queues the relations of every member that changed. Returns a hidden
+    /// member that became too narrow, if any.
+    fn revise(&mut self, ri: usize, hidden: &[bool]) -> Option<usize> {
         let (total, parts) = &self.relations[ri];
         // sum(parts) - total = 0, as terms with coefficient +1 or -1.
         let terms = || {
@@ -236,10 +260,12 @@ impl<'a> Bounds<'a> {
                 changes.push((q, lo, hi));
             }
         }
-        let mut narrow = false;
+        let mut narrow = None;
         for (q, lo, hi) in changes {
             self.set(q, lo, hi);
-            narrow |= hidden[q] && self.narrow(q);
+            if hidden[q] && self.narrow(q) {
+                narrow = Some(q);
+            }
             for &rj in &self.relations_of[q] {
                 if rj != ri && self.open[rj] == 0 {
                     self.push(rj);

@@ -26,6 +26,8 @@ pub(super) struct Guard<'a> {
     singletons: Option<(&'a System, &'a [Table], &'a [i64])>,
     /// Protected entries no longer guarded (a cell being tried for publication).
     pub(super) retired: Vec<bool>,
+    /// The protected quantity the last refused publication would have exposed.
+    pub(super) exposed: Option<usize>,
 }
 
 impl<'a> Guard<'a> {
@@ -43,6 +45,7 @@ impl<'a> Guard<'a> {
             by_vec: HashMap::new(),
             singletons,
             retired: Vec::new(),
+            exposed: None,
         };
         for q in protected {
             let r = g.basis.reduce(sys.vector_ref(q))?;
@@ -96,12 +99,14 @@ impl<'a> Guard<'a> {
     ) -> Result<bool, ProtectError> {
         // A guarded vector becomes zero exactly when it is parallel to `r`:
         // look that up before any arithmetic.
+        self.exposed = None;
         if !force
-            && self.by_vec.get(&r.fingerprint()).is_some_and(|list| {
+            && let Some(&k) = self.by_vec.get(&r.fingerprint()).and_then(|list| {
                 list.iter()
-                    .any(|&k| !self.retired[k] && self.reduced[k] == r)
+                    .find(|&&k| !self.retired[k] && self.reduced[k] == r)
             })
         {
+            self.exposed = Some(self.protected[k]);
             return Ok(false);
         }
         let bc = r.get(col);
@@ -122,6 +127,7 @@ impl<'a> Guard<'a> {
             let g = gcd(bc, v);
             let nr = self.reduced[i].combine(bc / g, &r, v / g)?;
             if nr.is_zero() && !force {
+                self.exposed = Some(self.protected[i]);
                 return Ok(false);
             }
             updated.push((i, nr));
@@ -153,6 +159,7 @@ impl<'a> Guard<'a> {
                     .filter(|&k| k != *i && new_of[&k] == nr);
                 for k in unchanged.chain(changed) {
                     if self.pair_exposes(*i, k) {
+                        self.exposed = Some(self.protected[*i]);
                         return Ok(false);
                     }
                 }

@@ -20,6 +20,8 @@
 )]
 
 mod bounds;
+pub mod cost;
+pub mod loss;
 pub mod geography;
 mod guard;
 #[allow(
@@ -32,10 +34,12 @@ mod repair;
 
 use std::collections::BTreeSet;
 
-use publish::{Greedy, publish_pass};
+use publish::{Greedy, Why, publish_pass};
 use repair::{Repair, repair};
 
 use crate::audit::AuditReport;
+use cost::Standing;
+use loss::Loss;
 use crate::policy::{Policy, ProtectError};
 use crate::system::{System, quantity_values};
 use crate::table::Table;
@@ -56,6 +60,30 @@ pub struct Protected {
     pub secondary_count: usize,
     /// The audit of the final pattern, with the exact values known.
     pub audit: AuditReport,
+    /// Grand totals and one-way margins hidden although not small
+    /// themselves, each with the reason. Local knowledge for the preview:
+    /// a reason names a protected cell.
+    pub hidden_margins: Vec<HiddenMargin>,
+}
+
+/// A grand total or one-way margin that protection had to hide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HiddenMargin {
+    /// Table index and cell.
+    pub table: usize,
+    /// Cell within the table.
+    pub cell: usize,
+    /// Grand total or one-way margin.
+    pub standing: Standing,
+    /// Why, in words for a data protection officer.
+    pub reason: String,
+}
+
+impl Protected {
+    /// The information loss of the pattern, with the exact values.
+    pub fn loss(&self) -> Loss {
+        Loss::measure(&self.tables, &self.suppressed, &self.primary)
+    }
 }
 
 /// Protects all tables of a report with one suppression pattern.
@@ -121,8 +149,9 @@ pub fn protect_keeping(
             }
         }
     }
+    let costs = cost::costs(&sys, &weight);
     let ctx = Greedy {
-        weight: &weight,
+        costs: &costs,
         size: &size,
         primary: &primary,
         forced: &forced,
@@ -138,7 +167,9 @@ pub fn protect_keeping(
         .map(|q| !zero_published[q] || forced.contains(&q))
         .collect();
     let guarded: Vec<bool> = (0..n).map(|q| primary[q] || forced.contains(&q)).collect();
-    let mut suppressed = publish_pass(&sys, tables, &values, &everything, &guarded, &ctx)?;
+    let (mut suppressed, refused) =
+        publish_pass(&sys, tables, &values, &everything, &guarded, &ctx)?;
+    let after_pass = suppressed.clone();
     let report = repair(
         &Repair {
             sys: &sys,
@@ -148,10 +179,66 @@ pub fn protect_keeping(
             zero_published: &zero_published,
             relations_of: &relations_of,
             neighbours: &neighbours,
+            guarded: &guarded,
         },
         &mut suppressed,
     )?;
-    Ok(finish(tables, &sys, suppressed, &primary, report))
+    let mut reasons: Vec<(usize, String)> = refused
+        .into_iter()
+        .map(|(q, why)| (q, explain(&sys, why)))
+        .collect();
+    reasons.extend(
+        (0..n)
+            .filter(|&q| suppressed[q] && !after_pass[q] && costs[q].0 != Standing::Ordinary)
+            .map(|q| {
+                (
+                    q,
+                    "hidden by the audit's repair: whole-number bounds over the published cells \
+                     pinned a small cell near it, and no cheaper cell could free it"
+                        .to_string(),
+                )
+            }),
+    );
+    let mut hidden_margins = Vec::new();
+    for (q, reason) in reasons {
+        if !suppressed[q] || primary[q] || forced.contains(&q) {
+            continue;
+        }
+        for &(t, c) in &sys.quantities[q].cells {
+            let (standing, _) = cost::standing(&sys.shapes[t], c);
+            if standing != Standing::Ordinary {
+                hidden_margins.push(HiddenMargin {
+                    table: t,
+                    cell: c,
+                    standing,
+                    reason: reason.clone(),
+                });
+            }
+        }
+    }
+    let mut protected = finish(tables, &sys, suppressed, &primary, report);
+    protected.hidden_margins = hidden_margins;
+    Ok(protected)
+}
+
+/// Why a margin stays hidden, naming the small cell it protects.
+fn explain(sys: &System, why: Option<Why>) -> String {
+    let name = |q: usize| {
+        let (t, c) = sys.quantities[q].cells[0];
+        let shape = &sys.shapes[t];
+        format!("{}[{}]", shape.id, shape.key_codes(c).join(", "))
+    };
+    match why {
+        Some(Why::Derivable(q)) => format!(
+            "publishing it would let a reader compute the small cell {} from the published cells",
+            name(q)
+        ),
+        Some(Why::Narrow(q)) => format!(
+            "publishing it would pin the small cell {} by whole-number bounds, or leave it too narrow a range",
+            name(q)
+        ),
+        None => "publishing it would let a reader work out a small cell".to_string(),
+    }
 }
 
 fn finish(
@@ -180,6 +267,7 @@ fn finish(
         primary_count,
         secondary_count,
         audit,
+        hidden_margins: Vec::new(),
     }
 }
 

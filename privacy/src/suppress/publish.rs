@@ -6,10 +6,10 @@
     reason = "per-quantity vectors are all sized to the system's quantities, and candidates are quantities of that system"
 )]
 
-use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 
 use super::bounds::{Bounds, Fixed};
+use super::cost::{Standing, candidate_key};
 use super::guard::Guard;
 use crate::policy::ProtectError;
 use crate::system::{System, published_basis};
@@ -27,6 +27,9 @@ use crate::table::Table;
 /// thinning a pattern that already passed the audit. A candidate that
 /// cannot be published joins them. A candidate that has become derivable
 /// meanwhile is published, as it tells nothing new.
+///
+/// Also returns the grand totals and one-way margins that could not be
+/// published, each with the protected quantity it would have exposed.
 pub(super) fn publish_pass(
     sys: &System,
     tables: &[Table],
@@ -34,7 +37,7 @@ pub(super) fn publish_pass(
     start: &[bool],
     guarded: &[bool],
     ctx: &Greedy<'_>,
-) -> Result<Vec<bool>, ProtectError> {
+) -> Result<(Vec<bool>, Vec<(usize, Option<Why>)>), ProtectError> {
     let n = sys.quantities.len();
     let basis = published_basis(sys, (0..n).filter(|&q| !start[q]))?;
     let mut watched: Vec<bool> = (0..n).map(|q| start[q] && guarded[q]).collect();
@@ -65,12 +68,13 @@ pub(super) fn publish_pass(
     }
     if bounds.narrow_count(&watched) > 0 {
         // Not clean under propagation to begin with: nothing to build on.
-        return Ok(start.to_vec());
+        return Ok((start.to_vec(), Vec::new()));
     }
+    let mut refused = Vec::new();
     let mut candidates: Vec<usize> = (0..n)
         .filter(|&q| start[q] && !ctx.primary[q] && !ctx.forced.contains(&q))
         .collect();
-    candidates.sort_by_key(|&q| (Reverse(ctx.weight[q]), Reverse(ctx.size[q]), q));
+    candidates.sort_by_key(|&q| candidate_key(ctx.costs, ctx.size, q));
     for q in candidates {
         let own = slot.get(&q).copied();
         let r = match own {
@@ -90,7 +94,8 @@ pub(super) fn publish_pass(
             guard.retired[i] = true;
             watched[q] = false;
         }
-        let publish = bounds.fix(q, values[q], &watched, false) == Fixed::Safe && {
+        let bounded = bounds.fix(q, values[q], &watched, false) == Fixed::Safe;
+        let publish = bounded && {
             // Pivot where the fewest guarded vectors need updating.
             let col =
                 r.0.iter()
@@ -104,6 +109,14 @@ pub(super) fn publish_pass(
             hidden[q] = false;
             continue;
         }
+        if ctx.costs[q].0 != Standing::Ordinary {
+            let why = if bounded {
+                guard.exposed.map(Why::Derivable)
+            } else {
+                bounds.narrowed.map(Why::Narrow)
+            };
+            refused.push((q, why));
+        }
         bounds.undo();
         watched[q] = true;
         match own {
@@ -114,12 +127,24 @@ pub(super) fn publish_pass(
             }
         }
     }
-    Ok(hidden)
+    Ok((hidden, refused))
+}
+
+/// Why a margin stayed hidden in the publishing pass: publishing it would
+/// have exposed this protected quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Why {
+    /// Computable exactly from what is published (directly, or by the
+    /// member of a hidden 1).
+    Derivable(usize),
+    /// Confined by whole-number bounds to a range narrower than allowed.
+    Narrow(usize),
 }
 
 /// What a publishing pass needs besides the system.
 pub(super) struct Greedy<'a> {
-    pub(super) weight: &'a [i64],
+    /// Per quantity: its standing and cost of hiding.
+    pub(super) costs: &'a [(Standing, i64)],
     pub(super) size: &'a [usize],
     pub(super) primary: &'a [bool],
     pub(super) forced: &'a BTreeSet<usize>,

@@ -29,6 +29,9 @@ pub(super) struct Repair<'a> {
     pub(super) relations_of: &'a [Vec<usize>],
     /// Per quantity, the quantities sharing a relation with it.
     pub(super) neighbours: &'a [Vec<usize>],
+    /// Per quantity: protected in its own right (primary, or kept hidden
+    /// from an earlier revision).
+    pub(super) guarded: &'a [bool],
 }
 
 /// Adds complementary suppressions to `suppressed` until the audit (with
@@ -42,22 +45,107 @@ pub(super) fn repair(r: &Repair<'_>, suppressed: &mut [bool]) -> Result<AuditRep
         zero_published,
         relations_of,
         neighbours,
+        guarded,
     } = *r;
     // Hiding more never reveals more, so cells the audit still flags (mostly
     // cells pinned by whole-number bounds) are fixed by adding complementary
     // suppressions to this pattern, round by round, without starting over.
     let mut tried: BTreeSet<usize> = BTreeSet::new();
+    // The cells the last full audit flagged, while the complements chosen
+    // for them are checked by the (cheap) rank test alone.
+    let mut pending: Option<Vec<usize>> = None;
+    // Complements published again as pointless: not tried again unless
+    // nothing else is left.
+    let mut rejected: BTreeSet<usize> = BTreeSet::new();
+    let picker = Picker {
+        sys,
+        weight,
+        zero_published,
+        relations_of,
+        neighbours,
+    };
     for _ in 0..1000 {
+        let full = pending.is_none();
         let published = published_view(sys, tables, suppressed);
-        let (report, failing) = audit_system(sys, &published, policy, Some(tables), true)?;
-        if report.passed {
+        let (report, failing, determined) =
+            audit_system(sys, &published, policy, Some(tables), full)?;
+        if full && report.passed {
             return Ok(report);
         }
+        // A complementary suppression the published cells add up to
+        // protects nothing: publish it (that tells nothing new, not even to
+        // whole-number bounds), and choose another complement for the cells
+        // it was meant to free. One pinned only by whole-number bounds stays
+        // hidden: publishing it would hand the rank test a new equation.
+        let pointless: Vec<usize> = determined
+            .iter()
+            .copied()
+            .filter(|&q| !guarded[q] && suppressed[q])
+            .collect();
+        if !pointless.is_empty() {
+            for &q in &pointless {
+                suppressed[q] = false;
+                tried.insert(q);
+                rejected.insert(q);
+            }
+            let targets: Vec<usize> = pending
+                .take()
+                .unwrap_or(failing)
+                .into_iter()
+                .filter(|q| !pointless.contains(q) && suppressed[*q])
+                .collect();
+            picker.pick(&targets, suppressed, &mut tried);
+            pending = Some(targets);
+            continue;
+        }
+        if !full {
+            // The new complements survive the rank test: audit in full.
+            pending = None;
+            continue;
+        }
+        if !picker.pick(&failing, suppressed, &mut tried) {
+            // With more cells hidden since, a complement that was pointless
+            // then may help now.
+            for q in std::mem::take(&mut rejected) {
+                tried.remove(&q);
+            }
+            if !picker.pick(&failing, suppressed, &mut tried) {
+                return Err(ProtectError::Unsafe(report.failures.join("; ")));
+            }
+        }
+        pending = Some(failing);
+    }
+    Err(ProtectError::Unsafe(
+        "no safe pattern within 1000 rounds of complementary suppression".into(),
+    ))
+}
+
+/// Chooses complementary suppressions next to flagged cells.
+struct Picker<'a> {
+    sys: &'a System,
+    weight: &'a [i64],
+    zero_published: &'a [bool],
+    relations_of: &'a [Vec<usize>],
+    neighbours: &'a [Vec<usize>],
+}
+
+impl Picker<'_> {
+    /// Hides complements for some of the `failing` cells (about an eighth
+    /// of them, as one new hidden cell often frees a whole chain); returns
+    /// whether anything remains to be tried.
+    fn pick(&self, failing: &[usize], suppressed: &mut [bool], tried: &mut BTreeSet<usize>) -> bool {
+        let Picker {
+            sys,
+            weight,
+            zero_published,
+            relations_of,
+            neighbours,
+        } = *self;
         let failing_set: BTreeSet<usize> = failing.iter().copied().collect();
         let mut added = false;
         let mut added_now: BTreeSet<usize> = BTreeSet::new();
         let budget = (failing.len() / 8).max(1);
-        for &q in &failing {
+        for &q in failing {
             if added_now.len() >= budget {
                 break;
             }
@@ -126,13 +214,8 @@ pub(super) fn repair(r: &Repair<'_>, suppressed: &mut [bool]) -> Result<AuditRep
                 added = true;
             }
         }
-        if !added {
-            return Err(ProtectError::Unsafe(report.failures.join("; ")));
-        }
+        added
     }
-    Err(ProtectError::Unsafe(
-        "no safe pattern within 1000 rounds of complementary suppression".into(),
-    ))
 }
 
 /// The tables as published with the quantities in `suppressed` hidden.

@@ -33,16 +33,18 @@ type Found = (usize, i64, Option<i64>);
 
 /// `(quantity, lower, upper)` for every suppressed quantity in a block no
 /// larger than the policy's limit; `upper` is `None` when nothing published
-/// bounds it from above. Also returns how many were skipped.
+/// bounds it from above. Also returns how many were skipped, and the
+/// largest skipped block.
 pub(crate) fn intervals(
     sys: &System,
     value: &[Option<i64>],
     policy: &Policy,
-) -> Result<(Vec<Found>, usize), ProtectError> {
+) -> Result<(Vec<Found>, usize, usize), ProtectError> {
     let (blocks, rows, row_ix) = split(sys, value)?;
     let lower_bound = if policy.protect_zeros { 0 } else { 1 };
     let mut out = Vec::new();
     let mut skipped = 0;
+    let mut largest = 0;
     for (vars, ix) in blocks.iter().zip(&row_ix) {
         let block = Block::new(vars, &rows, ix);
         if vars.len() > policy.interval_block_limit as usize {
@@ -50,6 +52,7 @@ pub(crate) fn intervals(
             // relation, a sound but weaker attack, still catches cells pinned
             // by whole-number bounds such as two hidden cells that sum to 2.
             skipped += vars.len();
+            largest = largest.max(vars.len());
             out.extend(propagate(vars, &block.rows, lower_bound)?);
             continue;
         }
@@ -60,7 +63,7 @@ pub(crate) fn intervals(
         let found = block.exact(&all, lower_bound, seen.as_ref())?;
         out.extend(vars.iter().zip(found).map(|(&q, (lo, hi))| (q, lo, hi)));
     }
-    Ok((out, skipped))
+    Ok((out, skipped, largest))
 }
 
 /// What [`narrow_intervals`] found.
@@ -72,6 +75,8 @@ pub(crate) struct Narrow {
     pub(crate) covered: usize,
     /// Quantities in blocks above the policy's limit.
     pub(crate) skipped: usize,
+    /// The largest such block.
+    pub(crate) largest: usize,
     /// Suppressed quantities that no direction keeping the relations can
     /// move: derivable by rank. They are not in `found`.
     pub(crate) derivable: Vec<usize>,
@@ -99,6 +104,7 @@ pub(crate) fn narrow_intervals(
         found: Vec::new(),
         covered: 0,
         skipped: 0,
+        largest: 0,
         derivable: Vec::new(),
         every_kernel: true,
     };
@@ -106,6 +112,7 @@ pub(crate) fn narrow_intervals(
         let block = Block::new(vars, &rows, ix);
         if vars.len() > policy.interval_block_limit as usize {
             out.skipped += vars.len();
+            out.largest = out.largest.max(vars.len());
             out.every_kernel = false;
             out.found.extend(
                 propagate(vars, &block.rows, lower_bound)?

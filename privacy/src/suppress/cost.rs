@@ -1,0 +1,119 @@
+//! What hiding a cell costs a reader, and so the order in which the
+//! publishing pass tries to keep cells visible.
+//!
+//! A reader of a suppressed table reads the margins first. Hiding the grand
+//! total, or a one-way margin (one dimension's categories summed over all
+//! the others), costs more than any number of small inner cells, so those
+//! cells are tried first, before anything else is published: they are
+//! hidden only when they alone, with what is already certain to be
+//! published, would expose a small cell. Every other cell costs what it
+//! counts, scaled by how high it sits in the hierarchies: a subtotal of 40
+//! people over three levels is dearer than an inner cell of 40.
+//!
+//! GaussSuppression orders its candidates by count (or count times a
+//! weight), ties going to cells that sum many inner cells. This keeps that
+//! order within a tier and adds the tiers and the height factor, so a
+//! margin never loses to a slightly larger inner cell.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "category positions of the shape's own dimensions, and quantities of the system built from those shapes"
+)]
+
+use std::cmp::Reverse;
+
+use crate::system::System;
+use crate::table::{Dimension, TableShape};
+
+/// Where a cell sits in its table, as far as a reader cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Standing {
+    /// Inner cells and margins over two or more dimensions.
+    Ordinary,
+    /// One dimension's category (a subtotal included) summed over all the
+    /// other dimensions.
+    OneWayMargin,
+    /// Every dimension at its total.
+    GrandTotal,
+}
+
+/// Levels below a category in its hierarchy (0 for a leaf, and for every
+/// category of a dimension that does not add up).
+pub(crate) fn height(d: &Dimension, cat: usize) -> u32 {
+    if !d.additive {
+        return 0;
+    }
+    let mut h = 0;
+    let mut layer = vec![cat];
+    loop {
+        let next: Vec<usize> = layer
+            .iter()
+            .flat_map(|&c| d.categories[c].children.iter().copied())
+            .collect();
+        if next.is_empty() {
+            return h;
+        }
+        h += 1;
+        layer = next;
+    }
+}
+
+/// Levels above a category: 0 for the total.
+pub(crate) fn depth(d: &Dimension, cat: usize) -> u32 {
+    let mut k = 0;
+    let mut c = cat;
+    while let Some(p) = d.categories[c].parent {
+        k += 1;
+        c = p;
+    }
+    k
+}
+
+/// The standing of a cell and the sum of its categories' heights.
+pub fn standing(shape: &TableShape, cell: usize) -> (Standing, u32) {
+    let key = shape.key(cell);
+    let mut off_total = 0;
+    let mut heights = 0;
+    for (d, &k) in shape.dimensions.iter().zip(&key) {
+        if d.additive && d.categories[k].parent.is_some() {
+            off_total += 1;
+        }
+        heights += height(d, k);
+    }
+    let standing = match off_total {
+        0 => Standing::GrandTotal,
+        1 => Standing::OneWayMargin,
+        _ => Standing::Ordinary,
+    };
+    (standing, heights)
+}
+
+/// Per quantity: its standing (the highest of its cells') and its cost of
+/// hiding, from `weight` (its count, or its contributors for a sum).
+pub(crate) fn costs(sys: &System, weight: &[i64]) -> Vec<(Standing, i64)> {
+    sys.quantities
+        .iter()
+        .enumerate()
+        .map(|(q, quantity)| {
+            let (standing, height) = quantity
+                .cells
+                .iter()
+                .map(|&(t, c)| standing(&sys.shapes[t], c))
+                .max()
+                .unwrap_or((Standing::Ordinary, 0));
+            let cost = weight[q]
+                .saturating_add(1)
+                .saturating_mul(i64::from(height) + 1);
+            (standing, cost)
+        })
+        .collect()
+}
+
+/// The order in which candidates are tried for publication: dearest first.
+pub(crate) fn candidate_key(
+    costs: &[(Standing, i64)],
+    size: &[usize],
+    q: usize,
+) -> (Reverse<Standing>, Reverse<i64>, Reverse<usize>, usize) {
+    let (standing, cost) = costs[q];
+    (Reverse(standing), Reverse(cost), Reverse(size[q]), q)
+}
