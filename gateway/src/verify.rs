@@ -410,6 +410,14 @@ impl Verifier {
                 .unwrap_or_else(|| "the disclosure audit did not pass".into());
             return Err(Refusal::Unprotected(why));
         }
+        if report.interval_skipped > 0 {
+            // Sizes only: never a value or a bound.
+            tracing::info!(
+                cells = report.interval_skipped,
+                largest_block = report.interval_largest_block,
+                "audit used bound propagation for blocks too large for integer programming"
+            );
+        }
         Ok(())
     }
 }

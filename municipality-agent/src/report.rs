@@ -338,6 +338,7 @@ pub fn prepare_shared(
             passed: true,
             ..AuditReport::default()
         },
+        hidden_margins: Vec::new(),
     };
     let mut report = pb::Report {
         report_id: String::new(),
@@ -415,6 +416,7 @@ fn noisy_protected(exact: Vec<Table>, noisy: &[Table], suppression: Option<&Poli
             passed: true,
             ..AuditReport::default()
         },
+        hidden_margins: Vec::new(),
     }
 }
 

@@ -620,3 +620,43 @@ fn preview_with_a_helper_shows_the_shares_only_report_that_submit_would_send() {
     assert_eq!(v["release"]["mode"], "protected_tables");
     assert_eq!(v["tables"].as_array().unwrap().len(), def().tables.len());
 }
+
+#[test]
+fn the_preview_shows_the_information_loss_that_never_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = synthetic_export(dir.path(), "tromso", 300, &SyntheticOptions::default());
+    let d = def();
+    let prepared = prepare(&d, &path, "2006", None, &Policy::default()).unwrap();
+    let p = &prepared.protected;
+    let expected = p.loss();
+    let preview = preview::preview(&d, &prepared, 1_160_000_000);
+    let loss = preview.suppression.loss.as_ref().expect("a loss view");
+    // The same figures as the protection's own measure, and consistent with
+    // the suppression counts the preview already shows.
+    assert_eq!(loss.hidden_cells, expected.suppressed_cells);
+    assert_eq!(Some(loss.secondary_cells), expected.secondary_cells);
+    assert_eq!(loss.hidden_people, expected.suppressed_people.unwrap());
+    assert_eq!(
+        loss.hidden_cells,
+        p.suppressed.iter().flatten().filter(|&&h| h).count()
+    );
+    assert!(loss.secondary_people <= loss.hidden_people);
+    assert!(loss.largest_secondary.is_none_or(|m| m >= 5));
+    let text = preview::to_text(&preview);
+    assert!(text.contains("information loss: "), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{} cells hidden ({} people)",
+            loss.hidden_cells, loss.hidden_people
+        )),
+        "{text}"
+    );
+    for m in &loss.hidden_margins {
+        assert!(text.contains(&m.cell) && !m.reason.is_empty(), "{text}");
+    }
+    let html = preview::to_html(&preview);
+    assert!(html.contains("Information loss"));
+    // What leaves carries none of it: no loss figures in the payload.
+    let payload = prepared.payload(1_160_000_000);
+    assert!(!contains(&payload, "people") && !contains(&payload, "one-way"));
+}

@@ -25,7 +25,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use prikk_privacy::suppress::loss::Loss;
-use prikk_privacy::{Dimension, Measure, Policy, PublishedTable, Table, TableShape, audit, protect};
+use prikk_privacy::{
+    Dimension, Measure, Policy, PublishedTable, Table, TableShape, audit, protect,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -207,7 +209,11 @@ fn four_way_table(m: &Microdata) -> Result<Table> {
     let age = hierarchy("age", m, 3, 5);
     let gender = flat("gender", m, 1);
     let status = flat("status", m, 2);
-    count("4way", m, &[(region, 0), (gender, 1), (status, 2), (age, 3)])
+    count(
+        "4way",
+        m,
+        &[(region, 0), (gender, 1), (status, 2), (age, 3)],
+    )
 }
 
 fn four_way(dir: &str, compare: bool) -> Result<Run> {
@@ -290,7 +296,8 @@ fn linked(dir: &str) -> Result<()> {
     let gauss_path = "privacy/benches/data/linked-gauss.csv";
     if let Ok(text) = std::fs::read_to_string(gauss_path) {
         // GaussSuppression's pattern (privacy/benches/data/linked-gauss.R).
-        let mut hidden: Vec<Vec<bool>> = tables.iter().map(|t| vec![false; t.shape.len()]).collect();
+        let mut hidden: Vec<Vec<bool>> =
+            tables.iter().map(|t| vec![false; t.shape.len()]).collect();
         for line in text.lines().skip(1) {
             let f: Vec<&str> = line.split(',').collect();
             let t = tables
@@ -372,7 +379,11 @@ fn generate(regions: usize, counties: usize, records: usize, seed: u64) -> Strin
         };
         let s = pick(&mut rng, &status_weight);
         let a = rng.random_range(0..10usize);
-        let g = if rng.random::<f64>() < 0.512 { "F" } else { "M" };
+        let g = if rng.random::<f64>() < 0.512 {
+            "F"
+        } else {
+            "M"
+        };
         let group = match a {
             0..=2 => "Y",
             3..=6 => "P",
@@ -422,7 +433,7 @@ fn scale(dir: &str) -> Result<()> {
             r.protect_s,
             r.audit_s,
             if r.passed { "passed" } else { "FAILED" },
-            l.secondary_cells,
+            l.secondary_cells.unwrap_or(0),
             l.suppressed_people.unwrap_or(0),
             l.largest_secondary.unwrap_or(0),
             if l.grand_totals_hidden == 0 {

@@ -187,6 +187,13 @@ pub struct CollectSummary {
     /// Whether the regional rows were withheld (their protection would
     /// have cost national cells).
     pub regions_withheld: bool,
+    /// Which margins of the national tables are hidden, level by level.
+    /// Cell counts only: the people in hidden cells, and which hidden cells
+    /// are complementary, would tell the leader about hidden cells.
+    pub national_loss: prikk_privacy::suppress::loss::Loss,
+    /// Where the audit of the pattern used bound propagation instead of
+    /// integer programming, in words (block sizes, never values).
+    pub engine_note: Option<String>,
 }
 
 /// A batch ready to send: the request and the leader's own shares.
@@ -798,9 +805,18 @@ pub fn protect_and_store(
     }
     store.store_collections(&collections)?;
     let projects: BTreeSet<&str> = batch.reports.iter().map(|r| r.project.as_str()).collect();
+    let national_loss =
+        prikk_privacy::suppress::loss::Loss::of_hidden(&p.nation, &p.nation_suppressed);
     tracing::info!(batch = %batch.request.batch_id, groups = batch.groups.len(), projects = projects.len(),
         national_suppressed, regional_suppressed, regions_withheld = p.regions_withheld,
+        grand_totals_hidden = national_loss.grand_totals_hidden,
+        one_way_margins_hidden = national_loss.one_way_hidden,
         "aggregate collected and stored");
+    if p.audit.interval_skipped > 0 {
+        tracing::info!(batch = %batch.request.batch_id, cells = p.audit.interval_skipped,
+            largest_block = p.audit.interval_largest_block,
+            "audit used bound propagation for blocks too large for integer programming");
+    }
     Ok(CollectSummary {
         batch_id: batch.request.batch_id,
         scope: batch.scope,
@@ -815,6 +831,8 @@ pub fn protect_and_store(
         regional_cells,
         regional_suppressed,
         regions_withheld: p.regions_withheld,
+        national_loss,
+        engine_note: p.audit.engine_note(),
     })
 }
 
@@ -862,6 +880,19 @@ pub fn describe(period: &str, s: &CollectSummary) -> String {
         s.national_alone.primary,
         s.national_alone.secondary,
     );
+    let _ = writeln!(
+        out,
+        "national tables: {} grand totals and {} of {} one-way margins hidden",
+        s.national_loss.grand_totals_hidden,
+        s.national_loss.one_way_hidden,
+        s.national_loss.one_way_cells
+    );
+    for l in s.national_loss.hidden_levels() {
+        let _ = writeln!(out, "  {l}");
+    }
+    if let Some(note) = &s.engine_note {
+        let _ = writeln!(out, "audit method: {note}");
+    }
     if s.regions_withheld {
         let _ = writeln!(
             out,

@@ -103,14 +103,29 @@ pub fn to_html(p: &Preview) -> String {
                 .unwrap_or_default()
         ),
     );
+    if let Some(l) = &p.suppression.loss {
+        let mut lines = vec![e(&l.summary())];
+        lines.extend(l.hidden_levels.iter().map(|x| e(x)));
+        lines.extend(
+            l.hidden_margins
+                .iter()
+                .map(|m| format!("<b>{}</b> hidden: {}", e(&m.cell), e(&m.reason))),
+        );
+        item("Information loss", lines.join("<br>"));
+    }
     item(
         "Audit",
         if p.audit.passed {
             format!(
-                "<span class=\"ok\">passed</span>: no suppressed cell can be derived; narrowest interval {}",
+                "<span class=\"ok\">passed</span>: no suppressed cell can be derived; narrowest interval {}{}",
                 p.audit
                     .narrowest_interval
-                    .map_or("-".into(), |w| w.to_string())
+                    .map_or("-".into(), |w| w.to_string()),
+                p.audit
+                    .engine_note
+                    .as_ref()
+                    .map(|n| format!("<br><b>Method:</b> {}", e(n)))
+                    .unwrap_or_default()
             )
         } else {
             format!(

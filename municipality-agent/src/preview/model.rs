@@ -276,6 +276,92 @@ pub struct SuppressionView {
     /// Said when most cells that count somebody are hidden, so the officer
     /// knows why.
     pub note: Option<String>,
+    /// The information loss, judged as statisticians judge a pattern
+    /// (local knowledge: never sent). Absent when no table is published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss: Option<LossView>,
+}
+
+/// What the suppression pattern costs a reader (local knowledge: the
+/// people counts of hidden cells never leave the municipality).
+#[derive(Debug, Clone, Serialize)]
+pub struct LossView {
+    /// Hidden table cells.
+    pub hidden_cells: usize,
+    /// People counted in hidden cells.
+    pub hidden_people: i64,
+    /// Complementary (secondary) suppressions, in table cells.
+    pub secondary_cells: usize,
+    /// People counted in complementary suppressions.
+    pub secondary_people: i64,
+    /// The largest complementary suppression.
+    pub largest_secondary: Option<i64>,
+    /// Tables whose grand total is hidden.
+    pub grand_totals_hidden: usize,
+    /// One-way margins hidden, of all one-way margins.
+    pub one_way_margins_hidden: usize,
+    /// One-way margins in all.
+    pub one_way_margins: usize,
+    /// Per table, dimension and level of its hierarchy with hidden cells:
+    /// `table dimension at level: n of m hidden (k complementary)`.
+    pub hidden_levels: Vec<String>,
+    /// Grand totals and one-way margins hidden to protect another cell,
+    /// each with the reason.
+    pub hidden_margins: Vec<HiddenMarginView>,
+}
+
+/// A margin hidden to protect another cell.
+#[derive(Debug, Clone, Serialize)]
+pub struct HiddenMarginView {
+    /// `table[codes]`.
+    pub cell: String,
+    /// Why it could not be published.
+    pub reason: String,
+}
+
+impl LossView {
+    fn new(p: &prikk_privacy::Protected) -> Self {
+        let l = p.loss();
+        Self {
+            hidden_cells: l.suppressed_cells,
+            hidden_people: l.suppressed_people.unwrap_or(0),
+            secondary_cells: l.secondary_cells.unwrap_or(0),
+            secondary_people: l.secondary_people.unwrap_or(0),
+            largest_secondary: l.largest_secondary,
+            grand_totals_hidden: l.grand_totals_hidden,
+            one_way_margins_hidden: l.one_way_hidden,
+            one_way_margins: l.one_way_cells,
+            hidden_levels: l.hidden_levels().map(ToString::to_string).collect(),
+            hidden_margins: p
+                .hidden_margins
+                .iter()
+                .filter_map(|m| {
+                    let shape = &p.tables.get(m.table)?.shape;
+                    Some(HiddenMarginView {
+                        cell: format!("{}[{}]", shape.id, shape.key_codes(m.cell).join(", ")),
+                        reason: m.reason.clone(),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// One line: cells and people hidden, the largest complement, margins.
+    pub(super) fn summary(&self) -> String {
+        format!(
+            "{} cells hidden ({} people), {} complementary ({} people{}); grand totals hidden: {}; one-way margins hidden: {} of {}",
+            self.hidden_cells,
+            self.hidden_people,
+            self.secondary_cells,
+            self.secondary_people,
+            self.largest_secondary
+                .map(|m| format!(", the largest {m}"))
+                .unwrap_or_default(),
+            self.grand_totals_hidden,
+            self.one_way_margins_hidden,
+            self.one_way_margins
+        )
+    }
 }
 
 /// Below this share of published non-zero cells the preview says why so
@@ -283,7 +369,7 @@ pub struct SuppressionView {
 const FEW_PUBLISHED: f64 = 1.0 / 3.0;
 
 impl SuppressionView {
-    fn new(p: &prikk_privacy::Protected, people: usize, min_count: u32) -> Self {
+    fn new(p: &prikk_privacy::Protected, people: usize, min_count: u32, shared: bool) -> Self {
         let (mut cells, mut published_cells, mut nonzero, mut published_nonzero) = (0, 0, 0, 0);
         for (t, hidden) in p.tables.iter().zip(&p.suppressed) {
             for (&v, &h) in t.values.iter().zip(hidden) {
@@ -310,6 +396,7 @@ impl SuppressionView {
             nonzero_cells: nonzero,
             published_nonzero_cells: published_nonzero,
             note,
+            loss: (!shared).then(|| LossView::new(p)),
         }
     }
 
@@ -340,6 +427,10 @@ pub struct AuditView {
     pub intervals_computed: bool,
     /// Findings.
     pub failures: Vec<String>,
+    /// Where the audit used bound propagation instead of exact integer
+    /// programming, with the block size, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_note: Option<String>,
 }
 
 /// One table as it would leave.
@@ -443,6 +534,7 @@ pub fn preview(def: &Definition, prepared: &Prepared, created_unix: i64) -> Prev
             &prepared.protected,
             s.rows_accepted,
             prepared.policy.min_count,
+            prepared.shared,
         ),
         audit: AuditView {
             passed: a.passed,
@@ -450,6 +542,7 @@ pub fn preview(def: &Definition, prepared: &Prepared, created_unix: i64) -> Prev
             suppressed_quantities: a.suppressed_quantities,
             intervals_computed: a.intervals_computed,
             failures: a.failures.clone(),
+            engine_note: a.engine_note(),
         },
         tables,
         dp: prepared.dp.as_ref().map(|d| DpView {

@@ -37,6 +37,15 @@ pub fn to_text(p: &Preview) -> String {
     if let Some(note) = &p.suppression.note {
         let _ = writeln!(o, "note: {note}");
     }
+    if let Some(l) = &p.suppression.loss {
+        let _ = writeln!(o, "information loss: {}", l.summary());
+        for level in &l.hidden_levels {
+            let _ = writeln!(o, "  {level}");
+        }
+        for m in &l.hidden_margins {
+            let _ = writeln!(o, "  margin {} hidden: {}", m.cell, m.reason);
+        }
+    }
     let _ = writeln!(
         o,
         "audit: {}; {} suppressed quantities; narrowest interval {}",
@@ -52,6 +61,9 @@ pub fn to_text(p: &Preview) -> String {
     );
     for f in &p.audit.failures {
         let _ = writeln!(o, "  audit finding: {f}");
+    }
+    if let Some(note) = &p.audit.engine_note {
+        let _ = writeln!(o, "  audit method: {note}");
     }
     if let Some(d) = &p.dp {
         for l in dp_lines(d) {

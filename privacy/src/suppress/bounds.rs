@@ -358,4 +358,37 @@ mod tests {
         // And 3 + 4 = 2 pins both of those as well.
         assert_eq!(b.narrow_count(&hidden), 4);
     }
+
+    #[test]
+    fn a_change_that_spreads_over_a_whole_table_is_not_taken_for_a_creep() {
+        // G = T_0 + ... + T_{n-1}, T_i = a_i + b_i, everything hidden; then
+        // G is published. The change reaches every relation once or twice,
+        // far more relation visits in all than any one relation gets: it
+        // must not count as pinning anything.
+        let n = 60_000usize;
+        let g = 0usize;
+        let t = |i: usize| 1 + 3 * i;
+        let mut relations = vec![(g, (0..n).map(t).collect::<Vec<_>>())];
+        for i in 0..n {
+            relations.push((t(i), vec![t(i) + 1, t(i) + 2]));
+        }
+        let m = 1 + 3 * n;
+        let mut of = vec![Vec::new(); m];
+        for (ri, (total, parts)) in relations.iter().enumerate() {
+            of[*total].push(ri);
+            for &p in parts {
+                of[p].push(ri);
+            }
+        }
+        let mut hidden = vec![true; m];
+        hidden[g] = false;
+        let mut b = Bounds::new(m, &relations, &of, 1, 1);
+        for q in 1..m {
+            b.hide(q, &hidden);
+        }
+        assert_eq!(b.fix(g, 10 * n as i64, &hidden, false), Fixed::Safe);
+        b.commit();
+        assert_eq!(b.lo[t(0)], 2);
+        assert_eq!(b.hi[t(0)], 10 * n as i64 - 2 * (n as i64 - 1));
+    }
 }

@@ -117,3 +117,65 @@ pub(crate) fn candidate_key(
     let (standing, cost) = costs[q];
     (Reverse(standing), Reverse(cost), Reverse(size[q]), q)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use crate::table::{Measure, Table};
+
+    #[test]
+    fn margins_come_first_and_height_makes_cells_dearer() {
+        let region = Arc::new(Dimension::hierarchy(
+            "region",
+            &[("C1", "total"), ("a", "C1"), ("b", "C1")],
+        ));
+        let sex = Arc::new(Dimension::flat("sex", &["f", "m"]));
+        let shape = Arc::new(TableShape::new(
+            "t".into(),
+            vec![region.clone(), sex.clone()],
+            Measure::Count,
+            "total".into(),
+        ));
+        let cell = |codes: [&str; 2]| shape.cell_by_codes(&codes).unwrap();
+        assert_eq!(
+            standing(&shape, cell(["total", "total"])).0,
+            Standing::GrandTotal
+        );
+        assert_eq!(
+            standing(&shape, cell(["a", "total"])).0,
+            Standing::OneWayMargin
+        );
+        assert_eq!(
+            standing(&shape, cell(["C1", "total"])),
+            (Standing::OneWayMargin, 2)
+        );
+        assert_eq!(
+            standing(&shape, cell(["total", "m"])),
+            (Standing::OneWayMargin, 2)
+        );
+        assert_eq!(standing(&shape, cell(["a", "f"])), (Standing::Ordinary, 0));
+        assert_eq!(standing(&shape, cell(["C1", "f"])), (Standing::Ordinary, 1));
+
+        let sys = System::new(vec![shape.clone()]);
+        let mut t = Table::zeros(shape.clone());
+        t.add_inner(&[region.index_of("a").unwrap(), 1], 100);
+        t.add_inner(&[region.index_of("b").unwrap(), 2], 3);
+        let weight: Vec<i64> = (0..sys.quantities.len())
+            .map(|q| t.values[sys.quantities[q].cells[0].1])
+            .collect();
+        let costs = costs(&sys, &weight);
+        let size = vec![1; costs.len()];
+        let q = |codes: [&str; 2]| sys.cell_q[0][cell(codes)];
+        let mut order: Vec<usize> = (0..costs.len()).collect();
+        order.sort_by_key(|&x| candidate_key(&costs, &size, x));
+        let rank = |codes: [&str; 2]| order.iter().position(|&x| x == q(codes)).unwrap();
+        // The region b margin of 3 is tried before the inner cell of 100.
+        assert!(rank(["b", "total"]) < rank(["a", "f"]));
+        assert_eq!(rank(["total", "total"]), 0);
+        // A subtotal is dearer than an inner cell of the same count:
+        // C1 x f counts 100, as does a x f.
+        assert!(costs[q(["C1", "f"])].1 > costs[q(["a", "f"])].1);
+    }
+}

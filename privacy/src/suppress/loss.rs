@@ -33,8 +33,9 @@ pub struct LevelLoss {
     pub cells: usize,
     /// Of those, hidden.
     pub hidden: usize,
-    /// Of the hidden, complementary (secondary) suppressions.
-    pub secondary: usize,
+    /// Of the hidden, complementary (secondary) suppressions; `None` when
+    /// withheld (it tells which hidden cells are not small).
+    pub secondary: Option<usize>,
 }
 
 /// The information loss of one suppression pattern over a report's tables.
@@ -48,8 +49,8 @@ pub struct Loss {
     pub suppressed_cells: usize,
     /// People in hidden cells; `None` when the measure is withheld.
     pub suppressed_people: Option<i64>,
-    /// Complementary (secondary) suppressions.
-    pub secondary_cells: usize,
+    /// Complementary (secondary) suppressions; `None` when withheld.
+    pub secondary_cells: Option<usize>,
     /// People in complementary suppressions; `None` when withheld.
     pub secondary_people: Option<i64>,
     /// The largest complementary suppression; `None` when there is none or
@@ -71,6 +72,7 @@ impl Loss {
     pub fn measure(tables: &[Table], suppressed: &[Vec<bool>], primary: &[Vec<bool>]) -> Loss {
         let mut loss = Loss {
             suppressed_people: Some(0),
+            secondary_cells: Some(0),
             secondary_people: Some(0),
             ..Loss::default()
         };
@@ -100,7 +102,7 @@ impl Loss {
                         codes,
                         cells: 0,
                         hidden: 0,
-                        secondary: 0,
+                        secondary: Some(0),
                     });
                 }
             }
@@ -122,7 +124,9 @@ impl Loss {
                         let l = &mut loss.levels[level + at];
                         l.cells += 1;
                         l.hidden += usize::from(hidden[cell]);
-                        l.secondary += usize::from(hidden[cell] && !prim[cell]);
+                        l.secondary = l
+                            .secondary
+                            .map(|n| n + usize::from(hidden[cell] && !prim[cell]));
                     }
                     level += below;
                 }
@@ -142,7 +146,7 @@ impl Loss {
                     Standing::Ordinary => {}
                 }
                 if !prim[cell] {
-                    loss.secondary_cells += 1;
+                    loss.secondary_cells = loss.secondary_cells.map(|n| n + 1);
                     secondary_people = secondary_people.saturating_add(count);
                     loss.largest_secondary = Some(loss.largest_secondary.unwrap_or(0).max(count));
                 }
@@ -154,12 +158,24 @@ impl Loss {
     }
 
     /// The measures any party may see: how many cells and which margins
-    /// are hidden, without the people they count.
+    /// are hidden, without the people they count and without which of them
+    /// are complementary (a complementary suppression is not small).
     pub fn shape_only(mut self) -> Loss {
         self.suppressed_people = None;
+        self.secondary_cells = None;
         self.secondary_people = None;
         self.largest_secondary = None;
+        for l in &mut self.levels {
+            l.secondary = None;
+        }
         self
+    }
+
+    /// [`Loss::shape_only`] of a pattern whose primary cells are not known
+    /// or not to be told.
+    pub fn of_hidden(tables: &[Table], suppressed: &[Vec<bool>]) -> Loss {
+        let none: Vec<Vec<bool>> = suppressed.iter().map(|h| vec![false; h.len()]).collect();
+        Loss::measure(tables, suppressed, &none).shape_only()
     }
 
     /// Hidden margins: levels with at least one hidden cell.
@@ -174,7 +190,9 @@ impl fmt::Display for Loss {
         if let Some(p) = self.suppressed_people {
             write!(f, " ({p} people)")?;
         }
-        write!(f, ", {} of them complementary", self.secondary_cells)?;
+        if let Some(n) = self.secondary_cells {
+            write!(f, ", {n} of them complementary")?;
+        }
         if let Some(p) = self.secondary_people {
             write!(f, " ({p} people")?;
             if let Some(m) = self.largest_secondary {
@@ -200,9 +218,13 @@ impl fmt::Display for LevelLoss {
         };
         write!(
             f,
-            "{} {} at {level}: {} of {} hidden ({} complementary)",
-            self.table, self.dimension, self.hidden, self.cells, self.secondary
-        )
+            "{} {} at {level}: {} of {} hidden",
+            self.table, self.dimension, self.hidden, self.cells
+        )?;
+        match self.secondary {
+            Some(n) => write!(f, " ({n} complementary)"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -213,8 +235,7 @@ mod tests {
 
     use crate::table::{Dimension, Measure, TableShape};
 
-    #[test]
-    fn counts_people_levels_and_margins() {
+    fn loss_table() -> Table {
         let region = Arc::new(Dimension::hierarchy(
             "region",
             &[("C1", "total"), ("a", "C1"), ("b", "C1")],
@@ -230,17 +251,29 @@ mod tests {
         for (r, s, n) in [("a", "f", 2), ("a", "m", 7), ("b", "f", 6), ("b", "m", 9)] {
             t.add_inner(&[region.index_of(r).unwrap(), sex.index_of(s).unwrap()], n);
         }
+        t
+    }
+
+    #[test]
+    fn counts_people_levels_and_margins() {
+        let t = loss_table();
+        let shape = t.shape.clone();
         let cell = |r: &str, s: &str| shape.cell_by_codes(&[r, s]).unwrap();
         let mut hidden = vec![false; shape.len()];
         let mut primary = vec![false; shape.len()];
-        for c in [cell("a", "f"), cell("a", "m"), cell("b", "f"), cell("b", "m")] {
+        for c in [
+            cell("a", "f"),
+            cell("a", "m"),
+            cell("b", "f"),
+            cell("b", "m"),
+        ] {
             hidden[c] = true;
         }
         primary[cell("a", "f")] = true;
         let loss = Loss::measure(&[t], &[hidden], &[primary]);
         assert_eq!(loss.suppressed_cells, 4);
         assert_eq!(loss.suppressed_people, Some(24));
-        assert_eq!(loss.secondary_cells, 3);
+        assert_eq!(loss.secondary_cells, Some(3));
         assert_eq!(loss.secondary_people, Some(22));
         assert_eq!(loss.largest_secondary, Some(9));
         assert_eq!(loss.grand_totals_hidden, 0);
@@ -258,7 +291,13 @@ mod tests {
         );
         let quiet = loss.clone().shape_only();
         assert_eq!(quiet.suppressed_people, None);
+        assert_eq!(quiet.secondary_cells, None);
         assert!(!quiet.to_string().contains("24"), "{quiet}");
+        assert!(!quiet.to_string().contains("complementary"), "{quiet}");
+        assert_eq!(
+            Loss::of_hidden(&[loss_table()], &[vec![true; 12]]).suppressed_cells,
+            12
+        );
         assert!(loss.to_string().contains("24 people"), "{loss}");
     }
 }

@@ -21,7 +21,6 @@
 
 mod bounds;
 pub mod cost;
-pub mod loss;
 pub mod geography;
 mod guard;
 #[allow(
@@ -29,6 +28,7 @@ mod guard;
     reason = "table and cell positions of the aggregate's shapes: the aggregate's and every project's tables are checked to have those shapes' lengths first"
 )]
 pub mod levels;
+pub mod loss;
 mod publish;
 mod repair;
 
@@ -38,11 +38,11 @@ use publish::{Greedy, Why, publish_pass};
 use repair::{Repair, repair};
 
 use crate::audit::AuditReport;
-use cost::Standing;
-use loss::Loss;
 use crate::policy::{Policy, ProtectError};
 use crate::system::{System, quantity_values};
 use crate::table::Table;
+use cost::Standing;
+use loss::Loss;
 
 /// A protected report: per table and cell, whether it is suppressed.
 #[derive(Debug, Clone)]

@@ -133,7 +133,12 @@ impl Picker<'_> {
     /// Hides complements for some of the `failing` cells (about an eighth
     /// of them, as one new hidden cell often frees a whole chain); returns
     /// whether anything remains to be tried.
-    fn pick(&self, failing: &[usize], suppressed: &mut [bool], tried: &mut BTreeSet<usize>) -> bool {
+    fn pick(
+        &self,
+        failing: &[usize],
+        suppressed: &mut [bool],
+        tried: &mut BTreeSet<usize>,
+    ) -> bool {
         let Picker {
             sys,
             weight,

@@ -241,6 +241,22 @@ async fn national_and_regional_tables_are_exact_and_no_single_party_can_take_the
     for g in &summary.groups {
         assert!(text.contains(&format!("group {}", g.code)), "{text}");
     }
+    // The information loss the leader may see: which margins are hidden,
+    // in cells; never the people in hidden cells, never which of them are
+    // complementary (a complementary suppression is not small).
+    let loss = &summary.national_loss;
+    assert_eq!(loss.suppressed_cells, summary.national_suppressed);
+    assert_eq!(loss.suppressed_people, None);
+    assert_eq!(loss.secondary_cells, None);
+    assert!(loss.levels.iter().all(|l| l.secondary.is_none()));
+    assert!(
+        text.contains(&format!(
+            "{} grand totals and {} of {} one-way margins hidden",
+            loss.grand_totals_hidden, loss.one_way_hidden, loss.one_way_cells
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("people"), "{text}");
 
     // A retry of the same batch gets the same answer, byte for byte; any
     // other batch over these projects for this snapshot is refused, be it
