@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("prikk-small-projects-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     println!(
-        "| project | participants | hidden cells | people in hidden cells | status table: hidden cells | status table: people hidden | status total |"
+        "| project | participants | hidden cells | people in hidden cells (sum of hidden counts) | status table: hidden cells | status table: hidden counts of all counts | status total |"
     );
     println!("|---|---|---|---|---|---|---|");
     let mut shares = Vec::new();
@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let prepared = prepare(&def, &path, "2006", None, &Policy::default())?;
         let prot = &prepared.protected;
         let (mut cells, mut hidden, mut people) = (0usize, 0usize, 0i64);
-        let (mut s_hidden, mut s_people, mut s_total, mut s_all) = (0usize, 0i64, true, 0i64);
+        let (mut s_hidden, mut s_people, mut s_total) = (0usize, 0i64, true);
         let mut s_sum = 0i64;
         for (t, flags) in prot.tables.iter().zip(&prot.suppressed) {
             let is_status = t.shape.id == "status";
@@ -47,7 +47,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     s_sum += n;
                 }
                 if is_status && c == 0 {
-                    s_all = v;
                     s_total = !h;
                 }
                 if h {
@@ -66,9 +65,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             0.0
         });
         println!(
-            "| {} | {} | {hidden} of {cells} | {people} | {s_hidden} | {s_people} of {s_all} | {} |",
+            "| {} | {} | {hidden} of {cells} | {people} | {s_hidden} | {s_people} of {s_sum} ({:.0} %) | {} |",
             p.id,
             prepared.summary.rows_accepted,
+            shares.last().copied().unwrap_or(0.0) * 100.0,
             if s_total { "published" } else { "hidden" }
         );
     }
