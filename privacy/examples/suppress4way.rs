@@ -139,19 +139,7 @@ struct Run {
 }
 
 fn view(tables: &[Table], hidden: &[Vec<bool>]) -> Vec<PublishedTable> {
-    tables
-        .iter()
-        .zip(hidden)
-        .map(|(t, h)| PublishedTable {
-            shape: t.shape.clone(),
-            cells: t
-                .values
-                .iter()
-                .zip(h)
-                .map(|(&v, &s)| (!s).then_some(v))
-                .collect(),
-        })
-        .collect()
+    PublishedTable::all_hiding(tables, hidden)
 }
 
 /// Protects and audits `tables` as one report and prints the figures.

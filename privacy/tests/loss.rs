@@ -105,19 +105,7 @@ fn policy() -> Policy {
 }
 
 fn view(tables: &[Table], hidden: &[Vec<bool>]) -> Vec<PublishedTable> {
-    tables
-        .iter()
-        .zip(hidden)
-        .map(|(t, h)| PublishedTable {
-            shape: t.shape.clone(),
-            cells: t
-                .values
-                .iter()
-                .zip(h)
-                .map(|(&v, &s)| (!s).then_some(v))
-                .collect(),
-        })
-        .collect()
+    PublishedTable::all_hiding(tables, hidden)
 }
 
 /// Protects, audits independently, and checks that every hidden grand

@@ -16,6 +16,31 @@ pub struct PublishedTable {
     pub cells: Vec<Option<i64>>,
 }
 
+impl PublishedTable {
+    /// `table` as published with the cells marked in `hidden` suppressed
+    /// (a missing flag counts as published).
+    pub fn hiding(table: &crate::table::Table, hidden: &[bool]) -> Self {
+        PublishedTable {
+            shape: table.shape.clone(),
+            cells: table
+                .values
+                .iter()
+                .enumerate()
+                .map(|(c, &v)| (!hidden.get(c).copied().unwrap_or(false)).then_some(v))
+                .collect(),
+        }
+    }
+
+    /// Every table of a report as published under one pattern.
+    pub fn all_hiding(tables: &[crate::table::Table], hidden: &[Vec<bool>]) -> Vec<Self> {
+        tables
+            .iter()
+            .zip(hidden)
+            .map(|(t, h)| PublishedTable::hiding(t, h))
+            .collect()
+    }
+}
+
 /// What an attacker can compute about one suppressed cell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CellInterval {
