@@ -352,3 +352,39 @@ fn a_fully_hidden_table_is_unbounded_above() {
     );
     assert_eq!(r.narrowest_width, None);
 }
+
+#[test]
+fn audit_findings_name_cells_never_their_values_or_bounds() {
+    // A finding travels: into refusals, logs and the outbox's last error.
+    // It names the cell; the bounds stay in the officer's intervals.
+    let d = flat("d", &["a", "b", "c"]);
+    let shape = Arc::new(TableShape::new(
+        "t".into(),
+        vec![d],
+        Measure::Count,
+        "total".into(),
+    ));
+    for (values, width) in [([1, 1, 7], 1), ([2, 2, 7], 3)] {
+        let mut t = Table::zeros(shape.clone());
+        for (i, v) in values.into_iter().enumerate() {
+            t.add_inner(&[i + 1], v);
+        }
+        let published = publish(&t, &[1, 2]);
+        let policy = Policy {
+            singletons: false,
+            min_interval_width: width,
+            ..Policy::default()
+        };
+        let r = audit(std::slice::from_ref(&published), &policy, Some(&[t]), true);
+        assert!(!r.passed);
+        for f in &r.failures {
+            assert!(f.contains("t[a]") || f.contains("t[b]"), "{f}");
+            assert!(!f.chars().any(|c| c.is_ascii_digit()), "{f}");
+        }
+        let verdict = prikk_privacy::audit_verdict(std::slice::from_ref(&published), &policy);
+        assert!(!verdict.passed);
+        for f in &verdict.failures {
+            assert!(!f.chars().any(|c| c.is_ascii_digit()), "{f}");
+        }
+    }
+}

@@ -160,12 +160,12 @@ pub(crate) fn audit_system(
                 if w < i64::from(policy.min_interval_width) && failing.insert(q) {
                     failures.push(if exact_cell {
                         format!(
-                            "{} is pinned to {lower} by whole-number bounds",
+                            "{} is pinned exactly by whole-number bounds",
                             sys.label(q)
                         )
                     } else {
                         format!(
-                            "{} is pinned to [{lower}, {u}], narrower than the policy allows",
+                            "{} is pinned too narrowly by whole-number bounds, narrower than the policy allows",
                             sys.label(q)
                         )
                     });

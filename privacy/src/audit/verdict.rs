@@ -154,9 +154,9 @@ fn verdict(sys: &System, pos: &[usize], tables: &[PublishedTable], policy: &Poli
         let w = u - lower;
         report.narrowest_width = Some(report.narrowest_width.map_or(w, |m: i64| m.min(w)));
         failures.push(if u == lower {
-            format!("{name} is pinned to {lower} by whole-number bounds")
+            format!("{name} is pinned exactly by whole-number bounds")
         } else {
-            format!("{name} is pinned to [{lower}, {u}], narrower than the policy allows")
+            format!("{name} is pinned too narrowly by whole-number bounds, narrower than the policy allows")
         });
         report.intervals.push(CellInterval {
             table,
