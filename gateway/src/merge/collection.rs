@@ -205,16 +205,7 @@ pub fn sum_regions(definition: &Definition, regions: &[Vec<MergedTable>]) -> Vec
             let cells = sum
                 .iter()
                 .zip(&hidden)
-                .map(|(&value, &h)| {
-                    if h == 0 {
-                        MergedCell::Exact(value)
-                    } else {
-                        MergedCell::LowerBound {
-                            value,
-                            suppressed: h,
-                        }
-                    }
-                })
+                .map(|(&value, &h)| MergedCell::of_sum(value, h))
                 .collect();
             MergedTable {
                 shape,

@@ -58,6 +58,21 @@ pub enum MergedCell {
     Suppressed,
 }
 
+impl MergedCell {
+    /// The sum of the published contributions, exact when none of them
+    /// was hidden and a lower bound otherwise.
+    pub fn of_sum(value: i64, hidden: u32) -> Self {
+        if hidden == 0 {
+            MergedCell::Exact(value)
+        } else {
+            MergedCell::LowerBound {
+                value,
+                suppressed: hidden,
+            }
+        }
+    }
+}
+
 /// A merged table in the definition's cell order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MergedTable {
@@ -150,16 +165,7 @@ pub fn merge(definition: &Definition, reports: &[&StoredReport]) -> Vec<MergedTa
             let cells = sum
                 .iter()
                 .zip(&suppressed)
-                .map(|(&value, &s)| {
-                    if s == 0 {
-                        MergedCell::Exact(value)
-                    } else {
-                        MergedCell::LowerBound {
-                            value,
-                            suppressed: s,
-                        }
-                    }
-                })
+                .map(|(&value, &s)| MergedCell::of_sum(value, s))
                 .collect::<Vec<_>>();
             let contributors = is_sum.then(|| {
                 cells
