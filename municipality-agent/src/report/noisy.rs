@@ -1,0 +1,133 @@
+//! The dp modes: the local view of a noised report and its wire form.
+
+use prikk_privacy::audit::AuditReport;
+use prikk_privacy::definition::Definition;
+use prikk_privacy::policy::Policy;
+use prikk_privacy::suppress::Protected;
+use prikk_privacy::table::{Measure, Table};
+use prikk_proto::pb;
+
+use super::{AGENT_VERSION, DpRelease, ProtectionPolicy, ReportError, policy_summary, report_id};
+
+/// The local view of a noised report: the exact tables (never leave), and in
+/// `dp+suppression` the noisy cells below `min_count` marked suppressed.
+pub(super) fn noisy_protected(
+    exact: Vec<Table>,
+    noisy: &[Table],
+    suppression: Option<&Policy>,
+) -> Protected {
+    let suppressed: Vec<Vec<bool>> = noisy
+        .iter()
+        .map(|t| {
+            let is_sum = matches!(t.shape.measure, Measure::Sum(_));
+            (0..t.shape.len())
+                .map(|i| match suppression {
+                    Some(p) => {
+                        let n = if is_sum {
+                            t.contributors[i]
+                        } else {
+                            t.values[i]
+                        };
+                        n < i64::from(p.min_count)
+                    }
+                    None => false,
+                })
+                .collect()
+        })
+        .collect();
+    let count = suppressed.iter().flatten().filter(|&&b| b).count();
+    Protected {
+        tables: exact,
+        primary: suppressed.clone(),
+        suppressed,
+        primary_count: count,
+        secondary_count: 0,
+        audit: AuditReport {
+            passed: true,
+            ..AuditReport::default()
+        },
+        hidden_margins: Vec::new(),
+    }
+}
+
+/// Builds the wire report of a noised report: noisy values (signed), the
+/// suppression pattern of `dp+suppression`, and each table's public noise
+/// parameters.
+pub(super) fn report_from_noisy(
+    def: &Definition,
+    project: &str,
+    period: &str,
+    policy: &ProtectionPolicy,
+    noisy: &[Table],
+    suppressed: &[Vec<bool>],
+    release: &DpRelease,
+) -> Result<pb::Report, ReportError> {
+    if noisy.len() != def.tables.len() || release.noise.len() != def.tables.len() {
+        return Err(ReportError::Shape);
+    }
+    let mut tables = Vec::with_capacity(def.tables.len());
+    for (((spec, table), hidden), noise) in def
+        .tables
+        .iter()
+        .zip(noisy)
+        .zip(suppressed)
+        .zip(&release.noise)
+    {
+        let shape = &table.shape;
+        if shape.id != spec.shape.id || noise.table != shape.id || hidden.len() != shape.len() {
+            return Err(ReportError::Shape);
+        }
+        let is_sum = matches!(shape.measure, Measure::Sum(_));
+        let cells = (0..shape.len())
+            .map(|cell| {
+                let key = shape
+                    .key_codes(cell)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                let (value, contributors) = if hidden[cell] {
+                    (pb::cell::Value::Suppressed(pb::Suppressed {}), None)
+                } else {
+                    (
+                        pb::cell::Value::Count(table.values[cell]),
+                        is_sum.then_some(table.contributors[cell]),
+                    )
+                };
+                pb::Cell {
+                    key,
+                    value: Some(value),
+                    contributors,
+                }
+            })
+            .collect();
+        tables.push(pb::Table {
+            id: shape.id.clone(),
+            dimensions: shape.dimensions.iter().map(|d| d.id.clone()).collect(),
+            cells,
+            dp: Some(pb::DpParameters {
+                mechanism: noise.values.name().to_string(),
+                scale: noise.values.parameter().to_string(),
+                contributors_scale: noise
+                    .contributors
+                    .map(|m| m.parameter().to_string())
+                    .unwrap_or_default(),
+            }),
+        });
+    }
+    let mut summary = policy_summary(&policy.suppression);
+    summary.method = policy.mode.to_string();
+    let mut report = pb::Report {
+        report_id: String::new(),
+        project: project.to_string(),
+        period: period.to_string(),
+        definition_id: def.id.clone(),
+        definition_version: def.version,
+        created_unix: 0,
+        agent_version: AGENT_VERSION.to_string(),
+        shares: None,
+        policy: Some(summary),
+        tables,
+    };
+    report.report_id = report_id(&report);
+    Ok(report)
+}
