@@ -86,8 +86,8 @@ pub fn keep_earlier_suppression(
 mod correction_tests {
     use super::*;
     use crate::report::prepare;
-    use prikk_privacy::policy::Policy;
     use crate::synthetic::{self, SyntheticOptions};
+    use prikk_privacy::policy::Policy;
 
     #[test]
     fn a_correction_keeps_what_the_earlier_revision_hid() {

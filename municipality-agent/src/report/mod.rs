@@ -57,6 +57,7 @@ pub use correction::keep_earlier_suppression;
 use noisy::{noisy_protected, report_from_noisy};
 pub use shared::prepare_shared;
 pub use wire::{policy_summary, report_from_protected, report_id};
+
 /// The agent's version, carried in every report.
 pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 

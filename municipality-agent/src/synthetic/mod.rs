@@ -17,130 +17,15 @@ use time::{Date, Duration, Month};
 
 use crate::tabulate::STATUS_LEAVES;
 
-/// A project of the 2005-2006 Ny sjanse trial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Project {
-    /// Project id (ASCII slug).
-    pub id: &'static str,
-    /// Name of the municipality or Oslo district.
-    pub name: &'static str,
-    /// Region: `oslo` for Oslo districts, otherwise the county.
-    pub region: &'static str,
-}
+mod frequencies;
+mod projects;
 
-/// The 21 projects of 2005-2006: nine municipalities and twelve Oslo districts.
-pub const PROJECTS: [Project; 21] = [
-    Project {
-        id: "bergen",
-        name: "Bergen",
-        region: "vestland",
-    },
-    Project {
-        id: "baerum",
-        name: "Bærum",
-        region: "akershus",
-    },
-    Project {
-        id: "drammen",
-        name: "Drammen",
-        region: "buskerud",
-    },
-    Project {
-        id: "eidsberg",
-        name: "Eidsberg",
-        region: "ostfold",
-    },
-    Project {
-        id: "fredrikstad",
-        name: "Fredrikstad",
-        region: "ostfold",
-    },
-    Project {
-        id: "kristiansand",
-        name: "Kristiansand",
-        region: "agder",
-    },
-    Project {
-        id: "moss",
-        name: "Moss",
-        region: "ostfold",
-    },
-    Project {
-        id: "skien",
-        name: "Skien",
-        region: "telemark",
-    },
-    Project {
-        id: "trondheim",
-        name: "Trondheim",
-        region: "trondelag",
-    },
-    Project {
-        id: "oslo-alna",
-        name: "Oslo Alna",
-        region: "oslo",
-    },
-    Project {
-        id: "oslo-bjerke",
-        name: "Oslo Bjerke",
-        region: "oslo",
-    },
-    Project {
-        id: "oslo-frogner",
-        name: "Oslo Frogner",
-        region: "oslo",
-    },
-    Project {
-        id: "oslo-gamle-oslo",
-        name: "Oslo Gamle Oslo",
-        region: "oslo",
-    },
-    Project {
-        id: "oslo-grorud",
-        name: "Oslo Grorud",
-        region: "oslo",
-    },
-    Project {
-        id: "oslo-grunerlokka",
-        name: "Oslo Grünerløkka",
-        region: "oslo",
-    },
-    Project {
-        id: "oslo-nordstrand",
-        name: "Oslo Nordstrand",
-        region: "oslo",
-    },
-    Project {
-        id: "oslo-sagene",
-        name: "Oslo Sagene",
-        region: "oslo",
-    },
-    Project {
-        id: "oslo-st-hanshaugen",
-        name: "Oslo St. Hanshaugen",
-        region: "oslo",
-    },
-    Project {
-        id: "oslo-stovner",
-        name: "Oslo Stovner",
-        region: "oslo",
-    },
-    Project {
-        id: "oslo-sondre-nordstrand",
-        name: "Oslo Søndre Nordstrand",
-        region: "oslo",
-    },
-    Project {
-        id: "oslo-ostensjo",
-        name: "Oslo Østensjø",
-        region: "oslo",
-    },
-];
-
-/// The project with this id.
-pub fn project(id: &str) -> Option<&'static Project> {
-    PROJECTS.iter().find(|p| p.id == id)
-}
+pub use frequencies::TABLE_3;
+use frequencies::{
+    COUNTRIES_F, COUNTRIES_M, EDU_NO, FOLLOW_UP, MARITAL, OUTCOMES, PRIOR, PROGRAMME, REASONS,
+    REFERRAL, RESIDENCE,
+};
+pub use projects::{PROJECTS, Project, project};
 
 /// Columns a real export carries that must never leave; filled with canaries.
 pub const FORBIDDEN_COLUMNS: [&str; 8] = [
@@ -227,68 +112,6 @@ pub const STATUS_DAY: Date = match Date::from_calendar_date(2006, Month::Decembe
     Ok(d) => d,
     Err(_) => panic!("valid date"),
 };
-
-/// Table 3 of the 2007 report: referred people per status leaf (938 in all).
-pub const TABLE_3: [u32; STATUS_LEAVES.len()] = [
-    391, 48, 7, // active, work or education, other discharge
-    6, 9, 8, 5, 20, 18, // terminated: birth, absence, moved, elsewhere, not feasible, other
-    1,  // missing data
-    63, // assessing
-    92, 36, 20, 30, 29, 15, 7, 4, 7, 5, 117, // not admitted
-];
-
-/// Countries of birth, table 1 (top ten per gender) plus a spread of others.
-const COUNTRIES_F: &[(&str, u32)] = &[
-    ("IQ", 77),
-    ("SO", 49),
-    ("IR", 22),
-    ("TR", 18),
-    ("PK", 15),
-    ("AF", 13),
-    ("VN", 7),
-    ("LB", 6),
-    ("MA", 6),
-    ("RS", 6),
-    ("BA", 4),
-    ("NO", 3),
-    ("ER", 6),
-    ("ET", 6),
-    ("LK", 5),
-    ("CL", 4),
-    ("PS", 4),
-    ("SY", 3),
-    ("RU", 3),
-    ("KE", 2),
-    ("GM", 2),
-    ("PH", 3),
-    ("CN", 2),
-    ("DZ", 2),
-    ("IN", 3),
-];
-const COUNTRIES_M: &[(&str, u32)] = &[
-    ("IQ", 72),
-    ("SO", 50),
-    ("AF", 13),
-    ("IR", 13),
-    ("TR", 11),
-    ("NO", 7),
-    ("VN", 7),
-    ("BA", 5),
-    ("MA", 5),
-    ("PK", 4),
-    ("LB", 3),
-    ("RS", 3),
-    ("ER", 5),
-    ("ET", 5),
-    ("SD", 4),
-    ("LK", 3),
-    ("PS", 4),
-    ("SY", 3),
-    ("DZ", 3),
-    ("GM", 2),
-    ("CL", 2),
-    ("IN", 2),
-];
 
 fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [(T, u32)]) -> &'a T {
     let total: u32 = items.iter().map(|i| i.1).sum();
@@ -427,91 +250,6 @@ pub fn write_export_to<W: Write>(
         SyntheticEncoding::Utf8 => generate(project, rows, seed, opts, |row| out.write_all(row)),
     }
 }
-
-const REFERRAL: &[(&str, &str, u32)] = &[
-    ("social_services", "sosialtjenesten", 62),
-    ("nav", "nav", 18),
-    ("self", "selv", 5),
-    ("adult_education", "voksenopplæringen", 10),
-    ("other", "annet", 5),
-];
-const RESIDENCE: &[(&str, &str, u32)] = &[
-    ("asylum", "asyl", 34),
-    ("humanitarian", "humanitært", 26),
-    ("resettlement", "overføringsflyktning", 15),
-    ("family_refugee", "familiegjenforent_med_flyktning", 9),
-    ("family_other", "familiegjenforent_annet", 9),
-    ("work", "arbeid", 2),
-    ("other", "annet", 5),
-];
-const MARITAL: &[(&str, &str, u32)] = &[
-    ("married", "gift", 57),
-    ("divorced", "skilt", 24),
-    ("single", "enslig", 15),
-    ("widowed", "enke", 3),
-    ("cohabiting", "samboer", 1),
-];
-const EDU_NO: &[(&str, &str, u32)] = &[
-    ("none", "ingen", 48),
-    ("primary", "grunnskole", 22),
-    ("upper_secondary_courses", "videregående_kurs", 15),
-    ("upper_secondary", "videregående", 10),
-    ("higher", "høyere", 5),
-];
-const FOLLOW_UP: &[(&str, &str, u32)] = &[
-    ("yes", "ja", 70),
-    ("no", "nei", 20),
-    ("declined", "avslått", 10),
-];
-const PRIOR: &[&str] = &[
-    "norwegian_training",
-    "vocational_course",
-    "nav_measure",
-    "job_seeking_course",
-    "work_practice",
-    "education",
-];
-const PROGRAMME: &[&str] = &[
-    "norwegian_ordinary",
-    "norwegian_vocational",
-    "norwegian_ict",
-    "ambulant_teacher",
-    "language_practice",
-    "dialogue_group",
-    "job_seeking_cv",
-    "work_practice_municipal",
-    "work_practice_nav",
-    "vocational_course",
-    "wage_subsidy",
-    "motivation_course",
-    "theme_meetings",
-    "competence_assessment",
-    "physical_training",
-    "other",
-];
-const OUTCOMES: [&str; 8] = [
-    "work_or_education",
-    "other_discharge",
-    "birth",
-    "invalid_absence",
-    "moved",
-    "referred_elsewhere",
-    "full_time_not_feasible",
-    "other_termination",
-];
-const REASONS: [&str; 11] = [
-    "other_measure",
-    "work_or_education",
-    "self_supporting",
-    "no_show",
-    "moved",
-    "no_childcare",
-    "disability_pension",
-    "residence_under_2y",
-    "assistance_under_6m",
-    "no_need",
-    "other",
-];
 
 fn code3<'a>(
     rng: &mut ChaCha8Rng,
