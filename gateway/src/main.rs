@@ -29,7 +29,11 @@ struct Cli {
 enum Command {
     /// Serve the ReportGateway gRPC service (TLS unless --insecure-plaintext on loopback).
     Serve(cli::serve::Args),
-    /// Print the gateway's receipt public key (hex) and key id.
+    /// Create the signing key (and, for a helper, the encryption key)
+    /// before the first start; existing keys are kept.
+    Keygen(cli::registry::KeygenArgs),
+    /// Print the signing public key (or, with --role helper, the encryption
+    /// key) alone on stdout or into --out; the key id goes to stderr.
     PublicKey(cli::registry::PublicKeyArgs),
     /// Helper role: register the leader (the directorate's gateway) whose
     /// signed collection requests this helper answers.
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
     cli::startup::init_tracing();
     let result = match cli.command {
         Command::Serve(a) => cli::serve::run(a),
+        Command::Keygen(a) => cli::registry::keygen(a),
         Command::PublicKey(a) => cli::registry::public_key(a),
         Command::RegisterLeader(a) => cli::registry::register_leader(a),
         Command::Collect(a) => cli::collect::run(a),

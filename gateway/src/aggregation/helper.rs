@@ -120,6 +120,17 @@ pub fn load_or_create_helper_key(path: &Path) -> std::io::Result<HelperSecret> {
     }
 }
 
+/// Loads an existing helper key without creating one.
+pub fn read_helper_key(path: &Path) -> std::io::Result<HelperSecret> {
+    let text = std::fs::read_to_string(path)?;
+    read_helper_key_text(&text).ok_or_else(|| {
+        std::io::Error::other(format!(
+            "{}: not a helper key (64 hex digits expected)",
+            path.display()
+        ))
+    })
+}
+
 fn read_helper_key_text(text: &str) -> Option<HelperSecret> {
     let bytes: [u8; 32] = hex::decode(text.trim()).ok()?.try_into().ok()?;
     Some(HelperSecret::from_bytes(bytes))

@@ -23,37 +23,114 @@ pub struct PublicKeyArgs {
     #[arg(long)]
     pub base64: bool,
     /// `helper`: print the helper's X25519 encryption key (agents seal
-    /// their seeds to it), creating it next to the database if missing.
+    /// their seeds to it) instead of the signing key.
+    #[arg(long, value_enum, default_value_t = Role::Leader)]
+    pub role: Role,
+    /// Write the key (one line) to this file instead of stdout. Either way
+    /// the key id goes to stderr, so the output is the key alone, as the
+    /// reading side (`receipt_key`, `register-leader --public-key`) takes it.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Prints the public signing key (or the helper's encryption key) alone,
+/// or writes it to `--out`; the key id goes to stderr.
+pub fn public_key(args: PublicKeyArgs) -> anyhow::Result<()> {
+    let (key, key_id) = if args.role == Role::Helper {
+        let path = helper_key_path(&args.db);
+        let key = crate::aggregation::helper::read_helper_key(&path).with_context(|| {
+            format!(
+                "no helper key at {}: create it with `gateway keygen --role helper --db {}`",
+                path.display(),
+                args.db.display()
+            )
+        })?;
+        (key.public_key().to_vec(), key.key_id())
+    } else {
+        let path = args
+            .receipt_key
+            .clone()
+            .unwrap_or_else(|| crate::config::default_receipt_key_path(&args.db));
+        let signer = registry::read_receipt_key(&path).with_context(|| {
+            format!(
+                "no signing key at {}: create it with `gateway keygen --db {}` (or a first `gateway serve`)",
+                path.display(),
+                args.db.display()
+            )
+        })?;
+        (signer.public_key().to_vec(), signer.key_id().to_string())
+    };
+    let text = if args.base64 {
+        base64::engine::general_purpose::STANDARD.encode(&key)
+    } else {
+        hex::encode(&key)
+    };
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, format!("{text}\n"))
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {}: key id {key_id}", path.display());
+        }
+        None => {
+            println!("{text}");
+            eprintln!("key id: {key_id}");
+        }
+    }
+    Ok(())
+}
+
+fn helper_key_path(db: &std::path::Path) -> PathBuf {
+    Config {
+        db: db.to_path_buf(),
+        ..Config::default()
+    }
+    .helper_key_path()
+}
+
+/// Arguments of `keygen`.
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// SQLite database file; the keys live next to it.
+    #[arg(long, default_value = "gateway.db")]
+    pub db: PathBuf,
+    /// The signing key file, if not `<db>.receipt-key`.
+    #[arg(long)]
+    pub receipt_key: Option<PathBuf>,
+    /// `leader`: the signing key (receipts and collection requests).
+    /// `helper`: the signing key (receipts and answers) and the X25519
+    /// encryption key agents seal their seeds to.
     #[arg(long, value_enum, default_value_t = Role::Leader)]
     pub role: Role,
 }
 
-/// Prints the receipt public key (or the helper's encryption key) and its id.
-pub fn public_key(args: PublicKeyArgs) -> anyhow::Result<()> {
-    if args.role == Role::Helper {
-        let c = Config {
-            db: args.db.clone(),
-            ..Config::default()
-        };
-        let path = c.helper_key_path();
-        let key = crate::aggregation::helper::load_or_create_helper_key(&path)
-            .with_context(|| format!("helper key {}", path.display()))?;
-        println!("{}", hex::encode(key.public_key()));
-        println!("key id: {}", key.key_id());
-        return Ok(());
-    }
+/// Creates the keys a gateway or helper needs before its first start;
+/// keeps any that exist (never overwrites one).
+pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     let path = args
         .receipt_key
+        .clone()
         .unwrap_or_else(|| crate::config::default_receipt_key_path(&args.db));
-    let signer = registry::read_receipt_key(&path)
-        .with_context(|| "the key is created by the first `gateway serve`".to_string())?;
-    let key = if args.base64 {
-        base64::engine::general_purpose::STANDARD.encode(signer.public_key())
-    } else {
-        hex::encode(signer.public_key())
-    };
-    println!("{key}");
-    println!("key id: {}", signer.key_id());
+    let existed = path.exists();
+    let signer = registry::load_or_create_receipt_key(&path)
+        .with_context(|| format!("signing key {}", path.display()))?;
+    println!(
+        "signing key (Ed25519) {} {}: key id {}",
+        path.display(),
+        if existed { "kept" } else { "created" },
+        signer.key_id()
+    );
+    if args.role == Role::Helper {
+        let path = helper_key_path(&args.db);
+        let existed = path.exists();
+        let key = crate::aggregation::helper::load_or_create_helper_key(&path)
+            .with_context(|| format!("helper key {}", path.display()))?;
+        println!(
+            "encryption key (X25519) {} {}: key id {}",
+            path.display(),
+            if existed { "kept" } else { "created" },
+            key.key_id()
+        );
+    }
     Ok(())
 }
 

@@ -105,9 +105,16 @@ async fn killed_gateway_loses_no_acknowledged_report_and_exports_parse() {
     child.kill().unwrap(); // SIGKILL: no graceful shutdown
     child.wait().unwrap();
 
-    let key_out = ok(gateway().args(["public-key", "--db"]).arg(&db));
-    let key = hex::decode(key_out.lines().next().unwrap()).unwrap();
-    assert!(key_out.contains(&prikk_proto::key_id_of(&key)));
+    let key_out = gateway()
+        .args(["public-key", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(key_out.status.success());
+    let printed = String::from_utf8(key_out.stdout).unwrap();
+    assert_eq!(printed.lines().count(), 1, "the key alone on stdout");
+    let key = hex::decode(printed.trim()).unwrap();
+    assert!(String::from_utf8_lossy(&key_out.stderr).contains(&prikk_proto::key_id_of(&key)));
     for r in &receipts {
         acknowledged.push(verify_receipt(&key, r).unwrap());
     }

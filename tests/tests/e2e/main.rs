@@ -4,6 +4,7 @@
 //! `gateway serve` binary. One test binary, so the crates link once.
 
 mod demo;
+mod keys;
 mod kill;
 mod leaks;
 mod national;
