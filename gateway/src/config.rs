@@ -374,3 +374,55 @@ mod tests {
         assert!(Config::parse("periods = [\"decade\"]", Path::new("g.toml")).is_err());
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// The keys serde accepts in a section, read from its own refusal of
+    /// an unknown key ("expected one of `a`, `b`, ...").
+    fn accepted(section: &str) -> Vec<String> {
+        let text = match section {
+            "" => "zzz_unknown = 1\n".to_string(),
+            s => format!("[{s}]\nzzz_unknown = 1\n"),
+        };
+        let err = Config::parse(&text, Path::new("x.toml")).unwrap_err().to_string();
+        let expected = err.split("expected").nth(1).unwrap_or_else(|| panic!("{err}"));
+        expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_example_config_names_every_key_and_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        Config::parse(&text, &path).unwrap();
+        let mut section = String::new();
+        let mut documented: Vec<(String, String)> = Vec::new();
+        for line in text.lines() {
+            let l = line.trim_start_matches('#').trim();
+            if let Some(s) = l.strip_prefix('[') {
+                section = s.trim_matches(|c| c == '[' || c == ']').to_string();
+                documented.push((String::new(), section.clone()));
+            } else if let Some((key, _)) = l.split_once(" = ")
+                && !key.contains(' ')
+            {
+                documented.push((section.clone(), key.to_string()));
+            }
+        }
+        for section in ["", "helper"] {
+            let keys = accepted(section);
+            assert!(keys.len() >= 2, "{section}: {keys:?}");
+            for key in keys {
+                assert!(
+                    documented.iter().any(|(s, k)| s == section && *k == key),
+                    "gateway.example.toml does not document `{key}` in [{section}]"
+                );
+            }
+        }
+    }
+}

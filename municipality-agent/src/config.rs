@@ -498,3 +498,65 @@ mod tests {
         assert!(e.to_string().contains("listed twice"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// The keys serde accepts in a section, read from its own refusal of
+    /// an unknown key ("expected one of `a`, `b`, ...").
+    fn accepted(section: &str) -> Vec<String> {
+        let text = match section {
+            "" => "zzz_unknown = 1\n".to_string(),
+            "projects" => "[[projects]]\nid = \"x\"\nzzz_unknown = 1\n".to_string(),
+            s => format!("[{s}]\nzzz_unknown = 1\n"),
+        };
+        let err = AgentConfig::parse(&text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        let expected = err.split("expected").nth(1).unwrap_or_else(|| panic!("{err}"));
+        expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Keys the example file names (set or commented out), per section.
+    fn documented(text: &str) -> Vec<(String, String)> {
+        let mut section = String::new();
+        let mut out = Vec::new();
+        for line in text.lines() {
+            let l = line.trim_start_matches('#').trim();
+            if let Some(s) = l.strip_prefix('[') {
+                section = s.trim_matches(|c| c == '[' || c == ']').to_string();
+                // A section documents the top-level key it is.
+                out.push((String::new(), section.clone()));
+            } else if let Some((key, _)) = l.split_once(" = ")
+                && !key.contains(' ')
+            {
+                out.push((section.clone(), key.to_string()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_example_config_names_every_key_and_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("agent.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        AgentConfig::parse(&text, &path).unwrap();
+        let documented = documented(&text);
+        for section in ["", "gateway", "projects", "policy", "run", "secure_aggregation"] {
+            let keys = accepted(section);
+            assert!(keys.len() >= 2, "{section}: {keys:?}");
+            for key in keys {
+                assert!(
+                    documented.iter().any(|(s, k)| s == section && *k == key),
+                    "agent.example.toml does not document `{key}` in [{section}]"
+                );
+            }
+        }
+    }
+}
