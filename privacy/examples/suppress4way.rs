@@ -122,7 +122,7 @@ fn count(id: &str, m: &Microdata, dims: &[(Arc<Dimension>, usize)]) -> Result<Ta
 
 fn policy() -> Policy {
     Policy {
-        singletons: !std::env::var_os("SUPPRESS_NO_SINGLETONS").is_some(),
+        singletons: std::env::var_os("SUPPRESS_NO_SINGLETONS").is_none(),
         ..Policy::default()
     }
 }

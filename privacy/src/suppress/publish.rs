@@ -37,7 +37,7 @@ pub(super) fn publish_pass(
     start: &[bool],
     guarded: &[bool],
     ctx: &Greedy<'_>,
-) -> Result<(Vec<bool>, Vec<(usize, Option<Why>)>), ProtectError> {
+) -> Result<(Vec<bool>, Vec<Refused>), ProtectError> {
     let n = sys.quantities.len();
     let basis = published_basis(sys, (0..n).filter(|&q| !start[q]))?;
     let mut watched: Vec<bool> = (0..n).map(|q| start[q] && guarded[q]).collect();
@@ -129,6 +129,9 @@ pub(super) fn publish_pass(
     }
     Ok((hidden, refused))
 }
+
+/// A margin the publishing pass kept hidden, with why when known.
+pub(super) type Refused = (usize, Option<Why>);
 
 /// Why a margin stayed hidden in the publishing pass: publishing it would
 /// have exposed this protected quantity.

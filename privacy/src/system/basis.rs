@@ -95,13 +95,32 @@ impl Basis {
         let mut result = Ok(());
         'outer: while let Some(Reverse(i)) = heap.pop() {
             let col = self.pivots[i];
-            let vc = w.dense[col as usize];
+            let mut vc = w.dense[col as usize];
             if vc == 0 {
                 continue;
             }
             let b = self.vector(i);
             let bc = b.get(col);
-            let g = gcd(bc, vc);
+            let mut g = gcd(bc, vc);
+            if bc / g != 1 {
+                // Before scaling up, divide out the accumulator's content:
+                // the result is normalised in the end, so only the
+                // direction matters, and coefficients stay small.
+                let mut content: Coef = 0;
+                for &t in &w.touched {
+                    content = gcd(content, w.dense[t as usize]);
+                    if content == 1 {
+                        break;
+                    }
+                }
+                if content > 1 {
+                    for &t in &w.touched {
+                        w.dense[t as usize] /= content;
+                    }
+                    vc /= content;
+                    g = gcd(bc, vc);
+                }
+            }
             let (scale, m) = (bc / g, vc / g);
             if scale != 1 {
                 for k in 0..w.touched.len() {
@@ -156,6 +175,52 @@ impl Basis {
         let mut s = SVec(out);
         s.normalize();
         Ok(s)
+    }
+
+    /// A point `d` of the kernel (every basis vector's product with `d` is
+    /// zero) over columns `0..n`: `free` gives the value of each column that
+    /// is no pivot, up to one common positive factor; the pivot columns
+    /// follow by back-substitution in exact integer arithmetic, last vector
+    /// first (each vector is zero at every earlier pivot).
+    pub(crate) fn kernel_point(
+        &self,
+        n: usize,
+        free: impl Fn(u32) -> Coef,
+    ) -> Result<Vec<Coef>, ProtectError> {
+        let n = n.max(self.pivot_of.len());
+        let mut d: Vec<Coef> = (0..n as u32)
+            .map(|c| if self.pivot_index(c).is_some() { 0 } else { free(c) })
+            .collect();
+        for i in (0..self.len()).rev() {
+            let col = self.pivots[i] as usize;
+            let b = self.vector(i);
+            let mut sum: Coef = 0;
+            let mut pv: Coef = 0;
+            for &(c, x) in &b.0 {
+                if c as usize == col {
+                    pv = x;
+                    continue;
+                }
+                let y = d.get(c as usize).copied().unwrap_or(0);
+                sum = x
+                    .checked_mul(y)
+                    .and_then(|p| sum.checked_add(p))
+                    .ok_or(ProtectError::Overflow)?;
+            }
+            if pv == 0 {
+                return Err(ProtectError::Unsafe("a basis vector lacks its pivot".into()));
+            }
+            let g = gcd(sum, pv);
+            let scale = (pv / g).abs();
+            if scale != 1 {
+                for x in &mut d {
+                    *x = x.checked_mul(scale).ok_or(ProtectError::Overflow)?;
+                }
+                sum = sum.checked_mul(scale).ok_or(ProtectError::Overflow)?;
+            }
+            d[col] = -(sum / pv);
+        }
+        Ok(d)
     }
 
     /// Inserts a vector already reduced against the basis, pivoting on `col`
