@@ -24,6 +24,8 @@ pub(crate) struct Basis {
     pivots: Vec<u32>,
     /// Per column: index of the basis vector pivoting on it, or `NONE`.
     pivot_of: Vec<u32>,
+    /// Per column: how many of this basis's own vectors were inserted holding it.
+    count: Vec<u32>,
     work: std::cell::RefCell<Work>,
 }
 
@@ -230,8 +232,21 @@ impl Basis {
             self.pivot_of.resize(col as usize + 1, NONE);
         }
         self.pivot_of[col as usize] = self.len() as u32;
+        for &(c, _) in &r.0 {
+            let c = c as usize;
+            if self.count.len() <= c {
+                self.count.resize(c + 1, 0);
+            }
+            self.count[c] += 1;
+        }
         self.pivots.push(col);
         self.vecs.push(r);
+    }
+
+    /// How many of this basis's own vectors were inserted holding column
+    /// `c`: what a reduction meeting a pivot on `c` may have to work through.
+    pub(crate) fn holding(&self, c: u32) -> usize {
+        self.count.get(c as usize).map_or(0, |&n| n as usize)
     }
 
     /// Inserts a vector already reduced against the basis, pivoting on its first entry.
@@ -306,6 +321,7 @@ impl Spanned {
             vecs: Vec::new(),
             pivots: self.pivots.clone(),
             pivot_of: self.pivot_of.clone(),
+            count: Vec::new(),
             work: Default::default(),
         }
     }
