@@ -305,7 +305,7 @@ mod tests {
         for round in 0..300 {
             // Patterns from sparse to dense.
             let suppressed: Vec<bool> = (0..n)
-                .map(|q| {
+                .map(|_| {
                     seed = seed
                         .wrapping_mul(6_364_136_223_846_793_005)
                         .wrapping_add(1_442_695_040_888_963_407);
