@@ -104,10 +104,15 @@ impl Basis {
             let b = self.vector(i);
             let bc = b.get(col);
             let mut g = gcd(bc, vc);
-            if bc / g != 1 {
-                // Before scaling up, divide out the accumulator's content:
-                // the result is normalised in the end, so only the
-                // direction matters, and coefficients stay small.
+            let large = {
+                // Entries this large would leave little room after scaling.
+                let limit = (1 << 100) / (bc / g).abs();
+                bc / g != 1 && w.touched.iter().any(|&t| w.dense[t as usize].abs() > limit)
+            };
+            if large {
+                // Before scaling up that far, divide out the accumulator's
+                // content: the result is normalised in the end, so only the
+                // direction matters.
                 let mut content: Coef = 0;
                 for &t in &w.touched {
                     content = gcd(content, w.dense[t as usize]);
