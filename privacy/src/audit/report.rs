@@ -13,7 +13,7 @@ use super::findings::{AuditReport, CellInterval, PublishedTable};
 use super::interval;
 use super::singletons::holds_singleton;
 use crate::policy::{Policy, ProtectError};
-use crate::system::{SVec, System, published_basis, quantity_values};
+use crate::system::{RankTest, SVec, System, quantity_values};
 use crate::table::Table;
 
 /// Audits published tables (the public entry point).
@@ -91,33 +91,38 @@ pub(crate) fn audit_system(
         }
     }
     let suppressed: Vec<usize> = (0..n).filter(|&q| value[q].is_none()).collect();
-    let basis = published_basis(sys, (0..n).filter(|&q| value[q].is_some()))?;
-    let mut reduced: HashMap<usize, SVec> = HashMap::new();
+    let hidden: Vec<bool> = value.iter().map(Option::is_none).collect();
+    let mut rank = RankTest::new(sys, &hidden)?;
     for &q in &suppressed {
-        let r = basis.reduce(sys.vector_ref(q))?;
-        if r.is_zero() {
+        if rank.derivable(q) {
             failures.push(derivable_finding(sys, q));
             failing.insert(q);
             determined.insert(q);
         }
-        reduced.insert(q, r);
     }
     // Singletons: the member of a suppressed 1 knows it and may subtract it.
     if let (Some(exact), true) = (exact, policy.singletons) {
         let (values, exact_contributors) = quantity_values(sys, exact)?;
-        let mut by_vec: HashMap<&SVec, Vec<usize>> = HashMap::new();
+        let keys: HashMap<usize, SVec> = suppressed.iter().map(|&q| (q, rank.key(q))).collect();
+        let mut by_key: HashMap<&SVec, Vec<usize>> = HashMap::new();
         for &q in &suppressed {
-            by_vec.entry(&reduced[&q]).or_default().push(q);
+            by_key.entry(&keys[&q]).or_default().push(q);
         }
         for &s in &suppressed {
-            if sys.quantities[s].is_sum || values[s] != 1 || reduced[&s].is_zero() {
+            if sys.quantities[s].is_sum || values[s] != 1 || rank.derivable(s) {
                 continue;
             }
-            for &q in by_vec.get(&reduced[&s]).into_iter().flatten() {
+            for &q in by_key.get(&keys[&s]).into_iter().flatten() {
                 // A cell of 1 nested with the singleton's own cell is that same person.
                 let sensitive =
                     policy.is_primary(values[q], exact_contributors[q], sys.quantities[q].is_sum);
-                if q == s || !sensitive || (values[q] == 1 && holds_singleton(sys, q, s, exact)) {
+                if q == s
+                    || !sensitive
+                    || rank.derivable(q)
+                    || failing.contains(&q)
+                    || (values[q] == 1 && holds_singleton(sys, q, s, exact))
+                    || !rank.multiple(q, s)?
+                {
                     continue;
                 }
                 if failing.insert(q) {

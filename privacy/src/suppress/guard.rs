@@ -156,7 +156,12 @@ impl<'a> Guard<'a> {
                     .into_iter()
                     .flatten()
                     .copied()
-                    .filter(|&k| k != *i && new_of[&k] == nr);
+                    // Parallel before as well: not this publication's doing
+                    // (and which pairs hold the pivot column is the pivot's
+                    // choice, not the span's).
+                    .filter(|&k| {
+                        k != *i && new_of[&k] == nr && self.reduced[k] != self.reduced[*i]
+                    });
                 for k in unchanged.chain(changed) {
                     if self.pair_exposes(*i, k) {
                         self.exposed = Some(self.protected[*i]);

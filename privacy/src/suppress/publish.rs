@@ -37,7 +37,7 @@ pub(super) fn publish_pass(
     start: &[bool],
     guarded: &[bool],
     ctx: &Greedy<'_>,
-) -> Result<(Vec<bool>, Refused), ProtectError> {
+) -> Result<(Vec<bool>, Vec<Refused>), ProtectError> {
     let n = sys.quantities.len();
     let basis = published_basis(sys, (0..n).filter(|&q| !start[q]))?;
     let mut watched: Vec<bool> = (0..n).map(|q| start[q] && guarded[q]).collect();
@@ -96,11 +96,18 @@ pub(super) fn publish_pass(
         }
         let bounded = bounds.fix(q, values[q], &watched, false) == Fixed::Safe;
         let publish = bounded && {
-            // Pivot where the fewest guarded vectors need updating.
+            // Pivot where the fewest guarded vectors need updating and the
+            // fewest published vectors hold the column (each would drag this
+            // one into later reductions). The guard's verdicts depend on the
+            // span alone, not on the pivots.
             let col =
                 r.0.iter()
                     .map(|&(c, _)| c)
-                    .min_by_key(|c| (guard.by_col.get(c).map_or(0, Vec::len), *c))
+                    .min_by_key(|&c| {
+                        let updates =
+                            guard.by_col.get(&c).map_or(0, Vec::len) + guard.basis.holding(c);
+                        (updates, c)
+                    })
                     .unwrap_or(0);
             guard.try_publish(r.clone(), col, false)?
         };
@@ -130,9 +137,8 @@ pub(super) fn publish_pass(
     Ok((hidden, refused))
 }
 
-/// Margins the publishing pass could not publish, each with what it would
-/// have exposed (when known).
-pub(super) type Refused = Vec<(usize, Option<Why>)>;
+/// A margin the publishing pass kept hidden, with why when known.
+pub(super) type Refused = (usize, Option<Why>);
 
 /// Why a margin stayed hidden in the publishing pass: publishing it would
 /// have exposed this protected quantity.

@@ -24,6 +24,8 @@ pub(crate) struct Basis {
     pivots: Vec<u32>,
     /// Per column: index of the basis vector pivoting on it, or `NONE`.
     pivot_of: Vec<u32>,
+    /// Per column: how many of this basis's own vectors were inserted holding it.
+    count: Vec<u32>,
     work: std::cell::RefCell<Work>,
 }
 
@@ -95,13 +97,37 @@ impl Basis {
         let mut result = Ok(());
         'outer: while let Some(Reverse(i)) = heap.pop() {
             let col = self.pivots[i];
-            let vc = w.dense[col as usize];
+            let mut vc = w.dense[col as usize];
             if vc == 0 {
                 continue;
             }
             let b = self.vector(i);
             let bc = b.get(col);
-            let g = gcd(bc, vc);
+            let mut g = gcd(bc, vc);
+            let large = {
+                // Entries this large would leave little room after scaling.
+                let limit = (1 << 100) / (bc / g).abs();
+                bc / g != 1 && w.touched.iter().any(|&t| w.dense[t as usize].abs() > limit)
+            };
+            if large {
+                // Before scaling up that far, divide out the accumulator's
+                // content: the result is normalised in the end, so only the
+                // direction matters.
+                let mut content: Coef = 0;
+                for &t in &w.touched {
+                    content = gcd(content, w.dense[t as usize]);
+                    if content == 1 {
+                        break;
+                    }
+                }
+                if content > 1 {
+                    for &t in &w.touched {
+                        w.dense[t as usize] /= content;
+                    }
+                    vc /= content;
+                    g = gcd(bc, vc);
+                }
+            }
             let (scale, m) = (bc / g, vc / g);
             if scale != 1 {
                 for k in 0..w.touched.len() {
@@ -158,6 +184,52 @@ impl Basis {
         Ok(s)
     }
 
+    /// A point `d` of the kernel (every basis vector's product with `d` is
+    /// zero) over columns `0..n`: `free` gives the value of each column that
+    /// is no pivot, up to one common positive factor; the pivot columns
+    /// follow by back-substitution in exact integer arithmetic, last vector
+    /// first (each vector is zero at every earlier pivot).
+    pub(crate) fn kernel_point(
+        &self,
+        n: usize,
+        free: impl Fn(u32) -> Coef,
+    ) -> Result<Vec<Coef>, ProtectError> {
+        let n = n.max(self.pivot_of.len());
+        let mut d: Vec<Coef> = (0..n as u32)
+            .map(|c| if self.pivot_index(c).is_some() { 0 } else { free(c) })
+            .collect();
+        for i in (0..self.len()).rev() {
+            let col = self.pivots[i] as usize;
+            let b = self.vector(i);
+            let mut sum: Coef = 0;
+            let mut pv: Coef = 0;
+            for &(c, x) in &b.0 {
+                if c as usize == col {
+                    pv = x;
+                    continue;
+                }
+                let y = d.get(c as usize).copied().unwrap_or(0);
+                sum = x
+                    .checked_mul(y)
+                    .and_then(|p| sum.checked_add(p))
+                    .ok_or(ProtectError::Overflow)?;
+            }
+            if pv == 0 {
+                return Err(ProtectError::Unsafe("a basis vector lacks its pivot".into()));
+            }
+            let g = gcd(sum, pv);
+            let scale = (pv / g).abs();
+            if scale != 1 {
+                for x in &mut d {
+                    *x = x.checked_mul(scale).ok_or(ProtectError::Overflow)?;
+                }
+                sum = sum.checked_mul(scale).ok_or(ProtectError::Overflow)?;
+            }
+            d[col] = -(sum / pv);
+        }
+        Ok(d)
+    }
+
     /// Inserts a vector already reduced against the basis, pivoting on `col`
     /// (an entry of `r`).
     pub(crate) fn insert_at(&mut self, r: SVec, col: u32) {
@@ -165,8 +237,21 @@ impl Basis {
             self.pivot_of.resize(col as usize + 1, NONE);
         }
         self.pivot_of[col as usize] = self.len() as u32;
+        for &(c, _) in &r.0 {
+            let c = c as usize;
+            if self.count.len() <= c {
+                self.count.resize(c + 1, 0);
+            }
+            self.count[c] += 1;
+        }
         self.pivots.push(col);
         self.vecs.push(r);
+    }
+
+    /// How many of this basis's own vectors were inserted holding column
+    /// `c`: what a reduction meeting a pivot on `c` may have to work through.
+    pub(crate) fn holding(&self, c: u32) -> usize {
+        self.count.get(c as usize).map_or(0, |&n| n as usize)
     }
 
     /// Inserts a vector already reduced against the basis, pivoting on its first entry.
@@ -241,6 +326,7 @@ impl Spanned {
             vecs: Vec::new(),
             pivots: self.pivots.clone(),
             pivot_of: self.pivot_of.clone(),
+            count: Vec::new(),
             work: Default::default(),
         }
     }

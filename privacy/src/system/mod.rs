@@ -19,12 +19,14 @@
 )]
 
 mod basis;
+mod rank;
 mod sparse;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
 pub(crate) use basis::Basis;
+pub(crate) use rank::RankTest;
 use basis::{PivotChooser, Spanned};
 use sparse::Coef;
 pub(crate) use sparse::{SVec, gcd};
@@ -138,31 +140,43 @@ impl System {
                 .iter()
                 .map(|s| (0..s.len()).filter(|&c| s.is_inner(c)).count())
                 .sum();
-            let mut basis = Basis::default();
-            for (total, parts) in &self.relations {
-                let mut entries: Vec<(u32, Coef)> = std::iter::once((*total as u32, -1))
-                    .chain(parts.iter().map(|&p| (p as u32, 1)))
-                    .collect();
-                entries.sort_unstable_by_key(|e| e.0);
-                let mut merged: Vec<(u32, Coef)> = Vec::with_capacity(entries.len());
-                for (c, x) in entries {
-                    match merged.last_mut() {
-                        Some(last) if last.0 == c => last.1 += x,
-                        _ => merged.push((c, x)),
-                    }
-                }
-                merged.retain(|e| e.1 != 0);
-                let mut v = SVec(merged);
-                v.normalize();
-                match basis.reduce(&v) {
-                    Ok(r) if !r.is_zero() => basis.insert(r),
-                    Ok(_) => {}
-                    Err(_) => return false,
-                }
-            }
+            let rows = self.relation_rows(|_| true);
+            let Ok(basis) = rank::echelon(rows, self.quantities.len()) else {
+                return false;
+            };
             let dependencies = (self.quantities.len() + links.len()).checked_sub(inner);
             dependencies == Some(basis.len())
         })
+    }
+
+    /// The relations restricted to the quantities `keep` marks (the other
+    /// members move to the right-hand side), as vectors over quantity
+    /// indices: each is `parts - total`, repeats summed, zeros dropped.
+    pub(super) fn relation_rows(&self, keep: impl Fn(usize) -> bool) -> Vec<SVec> {
+        let mut rows = Vec::with_capacity(self.relations.len());
+        for (total, parts) in &self.relations {
+            let mut entries: Vec<(u32, Coef)> = std::iter::once((*total, -1))
+                .chain(parts.iter().map(|&p| (p, 1)))
+                .filter(|&(q, _)| keep(q))
+                .map(|(q, x)| (q as u32, x))
+                .collect();
+            entries.sort_unstable_by_key(|e| e.0);
+            let mut merged: Vec<(u32, Coef)> = Vec::with_capacity(entries.len());
+            for (c, x) in entries {
+                match merged.last_mut() {
+                    Some(last) if last.0 == c => last.1 += x,
+                    _ => merged.push((c, x)),
+                }
+            }
+            merged.retain(|e| e.1 != 0);
+            if merged.is_empty() {
+                continue;
+            }
+            let mut v = SVec(merged);
+            v.normalize();
+            rows.push(v);
+        }
+        rows
     }
 
     fn fixed(&self) -> &ShapeWork {
