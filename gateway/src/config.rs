@@ -386,8 +386,13 @@ mod example_tests {
             "" => "zzz_unknown = 1\n".to_string(),
             s => format!("[{s}]\nzzz_unknown = 1\n"),
         };
-        let err = Config::parse(&text, Path::new("x.toml")).unwrap_err().to_string();
-        let expected = err.split("expected").nth(1).unwrap_or_else(|| panic!("{err}"));
+        let err = Config::parse(&text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        let expected = err
+            .split("expected")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{err}"));
         expected
             .split('`')
             .skip(1)

@@ -514,7 +514,10 @@ mod example_tests {
         let err = AgentConfig::parse(&text, Path::new("x.toml"))
             .unwrap_err()
             .to_string();
-        let expected = err.split("expected").nth(1).unwrap_or_else(|| panic!("{err}"));
+        let expected = err
+            .split("expected")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{err}"));
         expected
             .split('`')
             .skip(1)
@@ -548,7 +551,14 @@ mod example_tests {
         let text = std::fs::read_to_string(&path).unwrap();
         AgentConfig::parse(&text, &path).unwrap();
         let documented = documented(&text);
-        for section in ["", "gateway", "projects", "policy", "run", "secure_aggregation"] {
+        for section in [
+            "",
+            "gateway",
+            "projects",
+            "policy",
+            "run",
+            "secure_aggregation",
+        ] {
             let keys = accepted(section);
             assert!(keys.len() >= 2, "{section}: {keys:?}");
             for key in keys {

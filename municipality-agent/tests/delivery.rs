@@ -645,3 +645,40 @@ fn one_snapshot_is_never_released_both_as_tables_and_as_shares() {
         prikk_privacy::layout::layout_len(&prikk_privacy::Definition::embedded().shapes())
     );
 }
+
+#[test]
+fn what_the_officer_previews_with_a_flag_is_what_submit_sends_with_it() {
+    let env = setup();
+    let gw = RunningGateway::start(&env.gateway_config);
+    let preview = |extra: &[&str]| -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_municipality-agent"))
+            .arg("preview")
+            .arg("--input")
+            .arg(&env.input)
+            .args(["--period", PERIOD, "--project", PROJECT, "--format", "json"])
+            .args(extra)
+            .env_remove("PRIKK_AGENT_CONFIG")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let plain = preview(&[]);
+    let strict = preview(&["--min-count", "8"]);
+    assert_eq!(strict["policy"]["min_count"], 8);
+    assert_ne!(plain["report_id"], strict["report_id"], "k = 8 hides more");
+    let out = agent(&env, "submit", &gw.url(), &env.gateway_key)
+        .arg("--input")
+        .arg(&env.input)
+        .args(["--period", PERIOD, "--project", PROJECT, "--min-count", "8"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let sent = only_report(&env);
+    assert_eq!(
+        serde_json::Value::String(sent.report_id.clone()),
+        strict["report_id"],
+        "submit sent the report previewed with the same flag"
+    );
+    assert_eq!(gateway_revisions(&env).len(), 1);
+}

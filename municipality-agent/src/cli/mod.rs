@@ -4,6 +4,7 @@ pub mod dp_sample;
 pub mod journal;
 pub mod keys;
 pub mod outbox;
+pub mod policy;
 pub mod preview;
 pub mod run;
 pub mod submit;

@@ -5,7 +5,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use prikk_privacy::definition::Definition;
-use prikk_privacy::policy::Policy;
 
 use crate::exit::{self, CodedError};
 use crate::outbox::Outbox;
@@ -36,17 +35,11 @@ pub struct Args {
     /// Project id (selects it in a multi-project file; names it when the file has no `project` column).
     #[arg(long)]
     pub project: Option<String>,
-    /// Report definition file (default: the embedded definition).
-    #[arg(long)]
-    pub definition: Option<PathBuf>,
-    /// Smallest count published (k); counts of 1..k-1 are suppressed.
-    #[arg(long)]
-    pub min_count: Option<u32>,
-    /// Suppress zero counts too.
-    #[arg(long)]
-    pub protect_zeros: bool,
+    /// The protection flags `submit` and `run` take too.
+    #[command(flatten)]
+    pub policy: crate::cli::policy::PolicyFlags,
     /// Agent configuration file: its `[policy]` (mode, suppression rules,
-    /// ε or ρ, annual budget) and outbox apply; the flags above win.
+    /// ε or ρ, annual budget), definition and outbox apply; the flags win.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Outbox database whose privacy ledger gives the spent and remaining
@@ -83,21 +76,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .into());
     }
     let config = crate::cli::outbox::load_config(args.config.as_deref())?;
-    let mut protection = config.protection.clone();
-    let mut policy: Policy = config.policy.clone();
-    if let Some(k) = args.min_count {
-        if k == 0 {
-            return Err(CodedError {
-                code: exit::USAGE,
-                message: "--min-count must be at least 1".into(),
-            }
-            .into());
-        }
-        policy.min_count = k;
-    }
-    policy.protect_zeros |= args.protect_zeros;
-    protection.suppression = policy;
-    let def = load_definition(args.definition.as_deref().or(config.definition.as_deref()))?;
+    let protection = args.policy.protection(&config)?;
+    let def = args.policy.definition(&config)?;
     let project = args.project.as_deref().or_else(|| config.single_project());
     // With a helper the report leaves only as secret shares, and its id is
     // keyed with the agent's signing key: the preview shows exactly that.

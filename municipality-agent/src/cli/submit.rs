@@ -48,6 +48,10 @@ pub struct Common {
     /// Allow plaintext gRPC to a gateway on this machine (development only).
     #[arg(long)]
     pub insecure_plaintext: bool,
+    /// The protection flags `preview` takes too: what the officer previews
+    /// with them is what is sent with them.
+    #[command(flatten)]
+    pub policy: crate::cli::policy::PolicyFlags,
 }
 
 /// Arguments.
@@ -114,14 +118,8 @@ impl Settings {
             )
         })?;
         let receipt_key = crate::keys::load_public_key(&receipt_key_path)?;
-        let definition = match &config.definition {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("reading definition {}", p.display()))?;
-                Definition::parse(&text, &p.display().to_string())?
-            }
-            None => Definition::embedded(),
-        };
+        let definition = c.policy.definition(&config)?;
+        let protection = c.policy.protection(&config)?;
         let run = &config.run;
         let backoff = Backoff {
             base: Duration::from_secs(run.retry_base_secs.unwrap_or(30)),
@@ -146,8 +144,8 @@ impl Settings {
                 .clone()
                 .or_else(|| config.outbox.clone())
                 .unwrap_or_else(|| DEFAULT_OUTBOX.into()),
-            policy: config.policy.clone(),
-            protection: config.protection.clone(),
+            policy: protection.suppression.clone(),
+            protection,
             transport,
             receipt_key,
             definition,

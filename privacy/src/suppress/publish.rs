@@ -100,15 +100,15 @@ pub(super) fn publish_pass(
             // fewest published vectors hold the column (each would drag this
             // one into later reductions). The guard's verdicts depend on the
             // span alone, not on the pivots.
-            let col =
-                r.0.iter()
-                    .map(|&(c, _)| c)
-                    .min_by_key(|&c| {
-                        let updates =
-                            guard.by_col.get(&c).map_or(0, Vec::len) + guard.basis.holding(c);
-                        (updates, c)
-                    })
-                    .unwrap_or(0);
+            let col = r
+                .0
+                .iter()
+                .map(|&(c, _)| c)
+                .min_by_key(|&c| {
+                    let updates = guard.by_col.get(&c).map_or(0, Vec::len) + guard.basis.holding(c);
+                    (updates, c)
+                })
+                .unwrap_or(0);
             guard.try_publish(r.clone(), col, false)?
         };
         if publish {

@@ -196,7 +196,13 @@ impl Basis {
     ) -> Result<Vec<Coef>, ProtectError> {
         let n = n.max(self.pivot_of.len());
         let mut d: Vec<Coef> = (0..n as u32)
-            .map(|c| if self.pivot_index(c).is_some() { 0 } else { free(c) })
+            .map(|c| {
+                if self.pivot_index(c).is_some() {
+                    0
+                } else {
+                    free(c)
+                }
+            })
             .collect();
         for i in (0..self.len()).rev() {
             let col = self.pivots[i] as usize;
@@ -215,7 +221,9 @@ impl Basis {
                     .ok_or(ProtectError::Overflow)?;
             }
             if pv == 0 {
-                return Err(ProtectError::Unsafe("a basis vector lacks its pivot".into()));
+                return Err(ProtectError::Unsafe(
+                    "a basis vector lacks its pivot".into(),
+                ));
             }
             let g = gcd(sum, pv);
             let scale = (pv / g).abs();

@@ -26,8 +26,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
 pub(crate) use basis::Basis;
-pub(crate) use rank::RankTest;
 use basis::{PivotChooser, Spanned};
+pub(crate) use rank::RankTest;
 use sparse::Coef;
 pub(crate) use sparse::{SVec, gcd};
 

@@ -156,12 +156,10 @@ impl Suppressed {
             })?;
             // Every relation on the suppressed quantities holds exactly.
             let holds = rows.iter().all(|r| {
-                r.0.iter()
-                    .try_fold(0 as Coef, |s, &(c, x)| {
-                        x.checked_mul(*d.get(c as usize)?)
-                            .and_then(|p| s.checked_add(p))
-                    })
-                    == Some(0)
+                r.0.iter().try_fold(0 as Coef, |s, &(c, x)| {
+                    x.checked_mul(*d.get(c as usize)?)
+                        .and_then(|p| s.checked_add(p))
+                }) == Some(0)
             });
             if !holds {
                 return Ok(None);
@@ -229,7 +227,10 @@ pub(super) fn echelon(mut rows: Vec<SVec>, n: usize) -> Result<Basis, ProtectErr
             continue;
         };
         let pv = pivot.get(col);
-        let mut listed = in_col.get_mut(col as usize).map(std::mem::take).unwrap_or_default();
+        let mut listed = in_col
+            .get_mut(col as usize)
+            .map(std::mem::take)
+            .unwrap_or_default();
         listed.sort_unstable();
         listed.dedup();
         for &i in &listed {
@@ -335,6 +336,9 @@ mod tests {
                 }
             }
         }
-        assert!(derivable > 0 && parallel > 0, "{derivable} derivable, {parallel} parallel");
+        assert!(
+            derivable > 0 && parallel > 0,
+            "{derivable} derivable, {parallel} parallel"
+        );
     }
 }
