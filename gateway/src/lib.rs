@@ -144,7 +144,8 @@ impl Gateway {
             self.config.periods.clone(),
             self.config.max_report_bytes,
         )
-        .with_dp_minimum(self.config.dp_minimum());
+        .with_dp_minimum(self.config.dp_minimum())
+        .with_clock(self.clock.clone());
         let svc = service::GatewayService::new(
             self.store.clone(),
             verifier,

@@ -88,6 +88,19 @@ impl Period {
         }
     }
 
+    /// The first moment after the period, 00:00 UTC of the day after its
+    /// last day, as Unix seconds: before it, the as-of status does not exist yet.
+    pub fn ends_unix(&self) -> i64 {
+        let (year, month) = match self.last_month() {
+            12 => (i32::from(self.year) + 1, 1u8),
+            m => (i32::from(self.year), m + 1),
+        };
+        time::Month::try_from(month)
+            .ok()
+            .and_then(|m| time::Date::from_calendar_date(year, m, 1).ok())
+            .map_or(i64::MAX, |d| d.midnight().assume_utc().unix_timestamp())
+    }
+
     /// The as-of date's month as `YYYY-MM`: the snapshot this period counts.
     pub fn as_of(&self) -> String {
         format!("{}-{:02}", self.year, self.last_month())
@@ -150,5 +163,21 @@ mod tests {
         ] {
             assert!(Period::parse(s).is_err(), "{s}");
         }
+    }
+}
+
+#[cfg(test)]
+mod end_tests {
+    use super::*;
+
+    #[test]
+    fn a_period_ends_at_midnight_after_its_last_day() {
+        let end = |s: &str| Period::parse(s).unwrap().ends_unix();
+        assert_eq!(end("2006"), 1_167_609_600); // 2007-01-01
+        assert_eq!(end("2006-H2"), end("2006"));
+        assert_eq!(end("2006-Q4"), end("2006"));
+        assert_eq!(end("2006-12"), end("2006"));
+        assert_eq!(end("2006-H1"), 1_151_712_000); // 2006-07-01
+        assert_eq!(end("2006-02"), 1_141_171_200); // 2006-03-01
     }
 }

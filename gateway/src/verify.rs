@@ -35,6 +35,8 @@ pub struct Verifier {
     periods: Vec<PeriodKind>,
     max_report_bytes: usize,
     dp_minimum: DpMinimum,
+    /// Now, for refusing periods that have not ended.
+    clock: Arc<dyn crate::Clock>,
 }
 
 impl Verifier {
@@ -59,7 +61,14 @@ impl Verifier {
             periods,
             max_report_bytes,
             dp_minimum: DpMinimum::default(),
+            clock: Arc::new(crate::SystemClock),
         }
+    }
+
+    /// Uses `clock` for "now" (the gateway's own clock).
+    pub fn with_clock(mut self, clock: Arc<dyn crate::Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Sets the weakest noise accepted from reports in the dp modes.
@@ -148,6 +157,24 @@ impl Verifier {
                 version: report.definition_version,
             });
         }
+        // Cheapest first: the key's project and the period before any table
+        // is read, so a key of another project never costs an audit.
+        if report.project != key.project {
+            return Err(Refusal::WrongProject {
+                key_project: key.project.clone(),
+                report_project: report.project.chars().take(MAX_ID_LEN).collect(),
+            });
+        }
+        let period =
+            Period::parse(&report.period).map_err(|e| Refusal::InvalidPeriod(e.to_string()))?;
+        if !self.periods.contains(&period.kind) {
+            return Err(Refusal::PeriodNotCollected(period.to_string()));
+        }
+        if period.ends_unix() > self.clock.now_unix() {
+            return Err(Refusal::InvalidPeriod(format!(
+                "{period} has not ended: its status as of the last day does not exist yet"
+            )));
+        }
         let mode = protection_mode(&report)?;
         // A report with secret shares publishes no table: its tables reach
         // the directorate only summed over a group of projects.
@@ -168,17 +195,6 @@ impl Verifier {
             self.check_protection(&report, mode, &tables, &published)?;
             tables
         };
-        if report.project != key.project {
-            return Err(Refusal::WrongProject {
-                key_project: key.project.clone(),
-                report_project: report.project.chars().take(MAX_ID_LEN).collect(),
-            });
-        }
-        let period =
-            Period::parse(&report.period).map_err(|e| Refusal::InvalidPeriod(e.to_string()))?;
-        if !self.periods.contains(&period.kind) {
-            return Err(Refusal::PeriodNotCollected(period.to_string()));
-        }
         if let Some(shares) = &report.shares {
             crate::aggregation::check_shares(&report, shares, &self.definition, &key.public_key)?;
         }

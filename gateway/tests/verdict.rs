@@ -110,3 +110,46 @@ fn the_reports_minimum_width_is_enforced_as_by_the_full_audit() {
     let r = report("p", "2006", "r", pb_tables(&exact, one));
     assert!(matches!(check(&r), Err(Refusal::Unprotected(_))));
 }
+
+#[test]
+fn cheap_checks_come_first_and_unended_periods_are_refused() {
+    let def = Definition::embedded();
+    let exact = exact_tables(&def, 5, 40, |g| 1 + (g as i64 % 3));
+    // Nothing suppressed: this report would fail the audit. A key of
+    // another project is refused for that, before any audit runs.
+    let unprotected = report("p", "2006", "r", pb_tables(&exact, |_, _| false));
+    let s = signer();
+    let other = RegisteredKey {
+        key_id: s.key_id().into(),
+        project: "q".into(),
+        public_key: s.public_key().to_vec(),
+        added_unix: 0,
+        revoked_unix: None,
+    };
+    assert!(matches!(
+        verifier().verify(&sign_report(&s, &unprotected), Some(&other)),
+        Err(Refusal::WrongProject { .. })
+    ));
+    // A period whose last day has not passed has no as-of status yet.
+    let own = RegisteredKey {
+        project: "p".into(),
+        ..other
+    };
+    let policy = Policy::default();
+    let p = prikk_privacy::protect(&exact, &policy).unwrap();
+    let hidden = |t: &str, k: &[&str]| {
+        let ti = exact.iter().position(|x| x.shape.id == t).unwrap();
+        p.suppressed[ti][exact[ti].shape.cell_by_codes(k).unwrap()]
+    };
+    let protected = report("p", "2006", "r", pb_tables(&exact, hidden));
+    let env = sign_report(&s, &protected);
+    let at = |unix: i64| verifier().with_clock(Arc::new(prikk_gateway::FixedClock::new(unix)));
+    let mid_2006 = 1_150_000_000; // 2006-06-11
+    assert!(matches!(
+        at(mid_2006).verify(&env, Some(&own)),
+        Err(Refusal::InvalidPeriod(m)) if m.contains("has not ended")
+    ));
+    let new_year_2007 = 1_167_609_600; // 2007-01-01 00:00 UTC
+    assert!(at(new_year_2007).verify(&env, Some(&own)).is_ok());
+    assert!(at(new_year_2007 - 1).verify(&env, Some(&own)).is_err());
+}
