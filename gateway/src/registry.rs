@@ -34,6 +34,17 @@ pub enum RegistryError {
     /// The receipt key file is not an Ed25519 PKCS#8 key.
     #[error("{0}: not an Ed25519 PKCS#8 private key")]
     BadReceiptKey(std::path::PathBuf),
+    /// A private key file that group or others may read or write.
+    #[error(
+        "key file {path} has mode {mode:04o}, which lets other users read or change it; \
+         make it owner-only: chmod 600 {path}"
+    )]
+    Permissive {
+        /// File.
+        path: std::path::PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// An id, name or region is empty or has characters outside `[A-Za-z0-9._-]`.
     #[error("invalid {what} `{value}`: use 1-64 characters from A-Z a-z 0-9 . _ -")]
     BadId {
@@ -152,11 +163,34 @@ pub fn revoke_key(store: &Store, key_id: &str, now: i64) -> Result<RegisteredKey
         .ok_or_else(|| StoreError::Registry(format!("key {key_id} vanished")).into())
 }
 
+/// Refuses a private key file that group or others may access (on Unix).
+pub fn check_owner_only(path: &Path) -> Result<(), RegistryError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|source| RegistryError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(RegistryError::Permissive {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// Loads the gateway's receipt key, creating it (owner-only permissions) if
-/// the file does not exist yet.
+/// the file does not exist yet. An existing file must be owner-only.
 pub fn load_or_create_receipt_key(path: &Path) -> Result<Signer, RegistryError> {
     match std::fs::read(path) {
         Ok(bytes) => {
+            check_owner_only(path)?;
             Signer::from_pkcs8(&bytes).map_err(|_| RegistryError::BadReceiptKey(path.to_path_buf()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -183,12 +217,13 @@ pub fn load_or_create_receipt_key(path: &Path) -> Result<Signer, RegistryError> 
     }
 }
 
-/// Loads an existing receipt key without creating one.
+/// Loads an existing receipt key without creating one; it must be owner-only.
 pub fn read_receipt_key(path: &Path) -> Result<Signer, RegistryError> {
     let bytes = std::fs::read(path).map_err(|source| RegistryError::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    check_owner_only(path)?;
     Signer::from_pkcs8(&bytes).map_err(|_| RegistryError::BadReceiptKey(path.to_path_buf()))
 }
 

@@ -97,12 +97,15 @@ impl From<StoreError> for HelperRefusal {
 /// the file does not exist yet. The file holds 64 hex digits.
 pub fn load_or_create_helper_key(path: &Path) -> std::io::Result<HelperSecret> {
     match std::fs::read_to_string(path) {
-        Ok(text) => read_helper_key_text(&text).ok_or_else(|| {
-            std::io::Error::other(format!(
-                "{}: not a helper key (64 hex digits expected)",
-                path.display()
-            ))
-        }),
+        Ok(text) => {
+            owner_only(path)?;
+            read_helper_key_text(&text).ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "{}: not a helper key (64 hex digits expected)",
+                    path.display()
+                ))
+            })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = HelperSecret::generate().map_err(std::io::Error::other)?;
             let mut opts = std::fs::OpenOptions::new();
@@ -120,15 +123,21 @@ pub fn load_or_create_helper_key(path: &Path) -> std::io::Result<HelperSecret> {
     }
 }
 
-/// Loads an existing helper key without creating one.
+/// Loads an existing helper key without creating one; it must be owner-only.
 pub fn read_helper_key(path: &Path) -> std::io::Result<HelperSecret> {
     let text = std::fs::read_to_string(path)?;
+    owner_only(path)?;
     read_helper_key_text(&text).ok_or_else(|| {
         std::io::Error::other(format!(
             "{}: not a helper key (64 hex digits expected)",
             path.display()
         ))
     })
+}
+
+/// The helper key file must be owner-only, as the agent's own key is.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    crate::registry::check_owner_only(path).map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 fn read_helper_key_text(text: &str) -> Option<HelperSecret> {

@@ -189,3 +189,49 @@ fn public_key_before_keygen_says_how_to_make_one() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_private_key_others_can_read_is_refused_on_load() {
+    use std::os::unix::fs::PermissionsExt;
+    let gateway = bins::binary(bins::GATEWAY).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    run(
+        &gateway,
+        &["keygen", "--role", "helper", "--db", "helper.db"],
+        dir,
+    );
+    for (file, role) in [
+        ("helper.db.receipt-key", "leader"),
+        ("helper.db.helper-key", "helper"),
+    ] {
+        let path = dir.join(file);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let out = Command::new(&gateway)
+            .args(["public-key", "--role", role, "--db", "helper.db"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{file} with mode 0644 was used");
+        let err = text(&out.stderr);
+        assert!(err.contains("chmod 600"), "{err}");
+        // keygen keeps the key but does not accept it either.
+        let out = Command::new(&gateway)
+            .args(["keygen", "--role", "helper", "--db", "helper.db"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        run(
+            &gateway,
+            &["public-key", "--role", role, "--db", "helper.db"],
+            dir,
+        );
+    }
+}
