@@ -119,6 +119,10 @@ impl Refusal {
     }
 
     /// The metric label (also sent to the client in the `prikk-refusal` header).
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "`label_index` returns 0..=15, one position per entry of the 16 `LABELS`"
+    )]
     pub fn label(&self) -> &'static str {
         Self::LABELS[self.label_index()]
     }

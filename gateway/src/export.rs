@@ -10,6 +10,7 @@
 
 use std::io::Write;
 
+use prikk_privacy::table::Dimension;
 use serde_json::{Map, Value, json};
 
 use crate::merge::{MergedCell, MergedTable};
@@ -58,6 +59,10 @@ pub fn display(cell: &MergedCell) -> String {
 
 /// A cell of a table as people read it, with `± sd` for noisy cells (whose
 /// negative values are shown as 0).
+#[allow(
+    clippy::indexing_slicing,
+    reason = "callers pass a cell of `t.shape`, and a merged table holds one cell per cell of its shape"
+)]
 pub fn display_cell(t: &MergedTable, i: usize) -> String {
     let c = &t.cells[i];
     match t.sd.as_ref().and_then(|s| s.get(i).copied().flatten()) {
@@ -121,24 +126,37 @@ pub fn to_json(tables: &[MergedTable], meta: Map<String, Value>) -> Value {
                         .zip(t.shape.key_codes(i))
                         .map(|(d, code)| (d.id.clone(), Value::from(code)))
                         .collect();
-                    let mut cell = match *c {
-                        MergedCell::Exact(v) => json!({"key": key, "value": v}),
-                        MergedCell::Suppressed => json!({"key": key, "suppressed": true}),
-                        MergedCell::LowerBound { value, suppressed } => {
-                            json!({"key": key, "lower_bound": value, "suppressed_contributions": suppressed})
+                    let mut cell = Map::new();
+                    cell.insert("key".into(), Value::Object(key));
+                    match *c {
+                        MergedCell::Exact(v) => {
+                            cell.insert("value".into(), v.into());
                         }
-                    };
-                    if let Some(n) = t.contributors.as_ref().and_then(|c| c[i]) {
-                        cell["contributors"] = n.into();
+                        MergedCell::Suppressed => {
+                            cell.insert("suppressed".into(), true.into());
+                        }
+                        MergedCell::LowerBound { value, suppressed } => {
+                            cell.insert("lower_bound".into(), value.into());
+                            cell.insert("suppressed_contributions".into(), suppressed.into());
+                        }
                     }
-                    if let (Some(sd), Some((lo, hi))) =
-                        (t.sd.as_ref().and_then(|s| s[i]), t.ci90(i))
+                    // Per-cell lists are read as `ci90` reads them.
+                    if let Some(n) = t
+                        .contributors
+                        .as_ref()
+                        .and_then(|c| c.get(i).copied().flatten())
                     {
-                        let r1 = |x: f64| (x * 10.0).round() / 10.0;
-                        cell["sd"] = r1(sd).into();
-                        cell["ci90"] = json!([r1(lo), r1(hi)]);
+                        cell.insert("contributors".into(), n.into());
                     }
-                    cell
+                    if let (Some(sd), Some((lo, hi))) = (
+                        t.sd.as_ref().and_then(|s| s.get(i).copied().flatten()),
+                        t.ci90(i),
+                    ) {
+                        let r1 = |x: f64| (x * 10.0).round() / 10.0;
+                        cell.insert("sd".into(), r1(sd).into());
+                        cell.insert("ci90".into(), json!([r1(lo), r1(hi)]));
+                    }
+                    Value::Object(cell)
                 })
                 .collect();
             json!({
@@ -159,8 +177,11 @@ pub fn to_json(tables: &[MergedTable], meta: Map<String, Value>) -> Value {
 /// Tables with more than two dimensions fall back to one row per cell.
 pub fn grid(t: &MergedTable) -> Vec<Vec<String>> {
     let dims = &t.shape.dimensions;
-    let label = |d: usize, c: usize| {
-        let dim = &dims[d];
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "`c` is a category position of `dim`, and parents are positions in the same dimension's categories"
+    )]
+    let label = |dim: &Dimension, c: usize| {
         let mut depth = 0;
         let mut p = dim.categories[c].parent;
         while let Some(q) = p {
@@ -171,30 +192,34 @@ pub fn grid(t: &MergedTable) -> Vec<Vec<String>> {
         let short = code.rsplit('.').next().unwrap_or(code);
         format!("{}{}", "  ".repeat(depth), short)
     };
-    let total_last = |d: usize| {
-        let n = dims[d].categories.len();
-        let mut order: Vec<usize> = (0..n).collect();
-        if dims[d].additive && n > 1 {
+    // The category positions with `total` (first in an additive dimension) last.
+    let total_last = |dim: &Dimension| {
+        let mut order: Vec<usize> = (0..dim.categories.len()).collect();
+        if dim.additive && order.len() > 1 {
             order.rotate_left(1);
         }
         order
     };
-    match dims.len() {
-        0 => vec![vec!["value".into()], vec![display_cell(t, 0)]],
-        1 => {
-            let mut rows = vec![vec![dims[0].id.clone(), "value".into()]];
-            for c in 0..dims[0].categories.len() {
-                rows.push(vec![label(0, c), display_cell(t, t.shape.index(&[c]))]);
+    match dims.as_slice() {
+        [] => vec![vec!["value".into()], vec![display_cell(t, 0)]],
+        [d0] => {
+            let mut rows = vec![vec![d0.id.clone(), "value".into()]];
+            for c in 0..d0.categories.len() {
+                rows.push(vec![label(d0, c), display_cell(t, t.shape.index(&[c]))]);
             }
             rows
         }
-        2 => {
-            let cols = total_last(1);
-            let mut head = vec![dims[0].id.clone()];
-            head.extend(cols.iter().map(|&c| dims[1].categories[c].code.clone()));
+        [d0, d1] => {
+            let cols = total_last(d1);
+            let mut head = vec![d0.id.clone()];
+            head.extend(
+                cols.iter()
+                    .filter_map(|&c| d1.categories.get(c))
+                    .map(|cat| cat.code.clone()),
+            );
             let mut rows = vec![head];
-            for r in 0..dims[0].categories.len() {
-                let mut row = vec![label(0, r)];
+            for r in 0..d0.categories.len() {
+                let mut row = vec![label(d0, r)];
                 row.extend(
                     cols.iter()
                         .map(|&c| display_cell(t, t.shape.index(&[r, c]))),
@@ -245,8 +270,9 @@ pub fn write_text(
             .collect();
         for row in &rows {
             let mut line = String::new();
-            for (c, cell) in row.iter().enumerate() {
-                let pad = widths[c].saturating_sub(cell.chars().count());
+            // `widths` has an entry per column of the widest row.
+            for (c, (cell, width)) in row.iter().zip(&widths).enumerate() {
+                let pad = width.saturating_sub(cell.chars().count());
                 if c == 0 {
                     line.push_str(cell);
                     line.push_str(&" ".repeat(pad));

@@ -8,11 +8,13 @@
 //! call [`serve`] (or [`Gateway::open`] and [`Gateway::run`]) with a listener
 //! bound to `127.0.0.1:0`.
 #![forbid(unsafe_code)]
-// Library code does not panic on data: a missing value is an error (each
-// exception says why). Tests may unwrap. Indexing is not linted here yet:
-// the hot loops of verification, merging and tabulation index by positions
-// their shapes prove.
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+// Library code does not panic on data: a missing value is an error, and an
+// index is either checked or in a loop whose bounds are proven (each such
+// exception says why). Tests may unwrap.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 pub mod aggregation;
 pub mod cli;

@@ -41,6 +41,10 @@ pub enum Outcome<'a> {
 
 impl Metrics {
     /// Records one submission and its latency.
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "`rejected` has one counter per entry of `Refusal::LABELS`, and `label_index` is a position in it"
+    )]
     pub fn record(&self, outcome: Outcome<'_>, latency: Duration) {
         match outcome {
             Outcome::Accepted => self.accepted.fetch_add(1, Ordering::Relaxed),
@@ -49,8 +53,8 @@ impl Metrics {
             Outcome::Rejected(r) => self.rejected[r.label_index()].fetch_add(1, Ordering::Relaxed),
         };
         let secs = latency.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|&b| secs <= b) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        if let Some((_, count)) = BUCKETS.iter().zip(&self.buckets).find(|(b, _)| secs <= **b) {
+            count.fetch_add(1, Ordering::Relaxed);
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
@@ -66,8 +70,9 @@ impl Metrics {
     pub fn rejected(&self, label: &str) -> u64 {
         Refusal::LABELS
             .iter()
-            .position(|l| *l == label)
-            .map_or(0, |i| self.rejected[i].load(Ordering::Relaxed))
+            .zip(&self.rejected)
+            .find(|(l, _)| **l == label)
+            .map_or(0, |(_, c)| c.load(Ordering::Relaxed))
     }
 
     /// The Prometheus text exposition.

@@ -48,15 +48,16 @@ impl Period {
     /// Parses a period string; the year must lie in 1900..=2100.
     pub fn parse(s: &str) -> Result<Self, PeriodError> {
         let err = || PeriodError(s.chars().take(40).collect());
-        let b = s.as_bytes();
-        if b.len() < 4 || !b[..4].iter().all(u8::is_ascii_digit) {
+        let (Some(digits), Some(rest)) = (s.get(..4), s.get(4..)) else {
+            return Err(err());
+        };
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(err());
         }
-        let year: u16 = s[..4].parse().map_err(|_| err())?;
+        let year: u16 = digits.parse().map_err(|_| err())?;
         if !(1900..=2100).contains(&year) {
             return Err(err());
         }
-        let rest = &s[4..];
         let (kind, index) = match rest.as_bytes() {
             [] => (PeriodKind::Year, 0),
             [b'-', b'H', d @ (b'1' | b'2')] => (PeriodKind::Half, d - b'0'),

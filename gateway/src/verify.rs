@@ -247,10 +247,14 @@ impl Verifier {
             let mut values: Vec<Option<Option<i64>>> = vec![None; shape.len()];
             let mut contributors: Vec<Option<i64>> = vec![None; shape.len()];
             for c in &t.cells {
-                let idx = shape.cell_by_codes(&c.key).ok_or_else(|| {
-                    Refusal::Tables(format!("table `{}`: unknown cell key", t.id))
-                })?;
-                if values[idx].is_some() {
+                let unknown = || Refusal::Tables(format!("table `{}`: unknown cell key", t.id));
+                let idx = shape.cell_by_codes(&c.key).ok_or_else(unknown)?;
+                let (Some(value), Some(contributor)) =
+                    (values.get_mut(idx), contributors.get_mut(idx))
+                else {
+                    return Err(unknown());
+                };
+                if value.is_some() {
                     return Err(Refusal::Tables(format!(
                         "table `{}`: cell {:?} appears twice",
                         t.id,
@@ -299,9 +303,9 @@ impl Verifier {
                             t.id
                         )));
                     }
-                    (Some(n), true, Some(_)) => contributors[idx] = Some(n),
+                    (Some(n), true, Some(_)) => *contributor = Some(n),
                 }
-                values[idx] = Some(v);
+                *value = Some(v);
             }
             let cells: Vec<Option<i64>> = match values.into_iter().collect::<Option<Vec<_>>>() {
                 Some(v) => v,
@@ -312,9 +316,14 @@ impl Verifier {
                     )));
                 }
             };
+            #[allow(
+                clippy::indexing_slicing,
+                reason = "the relations are the shape's own, built with it: their positions are below its length, the length of `cells`"
+            )]
+            let cell = |p: usize| cells[p];
             for r in relations {
-                let parts: Option<i64> = r.parts.iter().map(|&p| cells[p]).sum(); // bounded by MAX_VALUE
-                if let (Some(total), Some(sum)) = (cells[r.total], parts)
+                let parts: Option<i64> = r.parts.iter().map(|&p| cell(p)).sum(); // bounded by MAX_VALUE
+                if let (Some(total), Some(sum)) = (cell(r.total), parts)
                     && total != sum
                 {
                     return Err(Refusal::Tables(format!(

@@ -3,11 +3,13 @@
 //! protects small cells, shows the data protection officer what would leave,
 //! signs the report and delivers it through a durable outbox.
 #![forbid(unsafe_code)]
-// Library code does not panic on data: a missing value is an error (each
-// exception says why). Tests may unwrap. Indexing is not linted here yet:
-// the hot loops of verification, merging and tabulation index by positions
-// their shapes prove.
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+// Library code does not panic on data: a missing value is an error, and an
+// index is either checked or in a loop whose bounds are proven (each such
+// exception says why). Tests may unwrap.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 pub mod cli;
 pub mod config;

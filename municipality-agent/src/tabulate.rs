@@ -81,7 +81,7 @@ fn within(leaf: &str, population: &str) -> bool {
         || leaf == population
         || (leaf.len() > population.len()
             && leaf.starts_with(population)
-            && leaf.as_bytes()[population.len()] == b'.')
+            && leaf.as_bytes().get(population.len()) == Some(&b'.'))
 }
 
 /// Data that does not fit the definition.
@@ -184,14 +184,18 @@ fn country_slot(a: u8, b: u8) -> Option<usize> {
         .then(|| usize::from(a - b'A') * 26 + usize::from(b - b'A'))
 }
 
+#[allow(
+    clippy::indexing_slicing,
+    reason = "column positions come from `column_index` on the same `data`; `unit` has one slot per dimension of the shape the table's dimensions were built into; country slots are below 26 * 26, the map's length"
+)]
 fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, TabulateError> {
     let mut plans = Vec::with_capacity(def.tables.len());
     for spec in &def.tables {
         let shape = spec.shape.clone();
         let table = shape.id.clone();
         let mut population = [false; STATUS_LEAVES.len()];
-        for (i, leaf) in STATUS_LEAVES.iter().enumerate() {
-            population[i] = within(leaf, &shape.population);
+        for (slot, leaf) in population.iter_mut().zip(STATUS_LEAVES) {
+            *slot = within(leaf, &shape.population);
         }
         let col_of = |name: &str| {
             data.column_index(name)
@@ -211,7 +215,7 @@ fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, TabulateErr
             let p = match &d.source {
                 DimensionSource::Status => {
                     let mut map = vec![NONE; STATUS_LEAVES.len()];
-                    for (i, leaf) in STATUS_LEAVES.iter().enumerate() {
+                    for (slot, leaf) in map.iter_mut().zip(STATUS_LEAVES) {
                         // The deepest category the leaf falls under, if it is a leaf of the dimension.
                         let best = dim
                             .categories
@@ -222,7 +226,7 @@ fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, TabulateErr
                         if let Some((ci, _)) = best
                             && dim.is_leaf(ci)
                         {
-                            map[i] = ci;
+                            *slot = ci;
                         }
                     }
                     DimPlan::Status(map)
@@ -348,6 +352,10 @@ fn plan(def: &Definition, data: &Ingested) -> Result<Vec<TablePlan>, TabulateErr
 const RAW_MISSING: u32 = u32::MAX;
 
 /// Calls `add(table, inner cell, value)` for every contribution of every person.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "`leaf` is a `status_at` position in `STATUS_LEAVES`, the length of `population` and status maps; columns and dimensions are `plan`'s positions in `data` and the table's shape; a bucket's `partition_point` is at most `edges.len()`, and `cats` has one more entry; country slots are below 26 * 26"
+)]
 fn contributions(
     def: &Definition,
     data: &Ingested,
@@ -550,6 +558,10 @@ fn contributions(
 
 /// Builds every table of the definition for the people referred on or before
 /// `as_of`, with status as of that day.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "`contributions` passes a table position in `def.tables` (one entry each in `inner` and `counts`) and an inner cell of that table's shape (the length of its vectors)"
+)]
 pub fn tabulate(
     def: &Definition,
     data: &Ingested,
@@ -586,6 +598,10 @@ pub fn tabulate(
 
 /// The same tables built the slow, obvious way: one [`Table::add_inner`] per
 /// person and cell. Used to check [`tabulate`].
+#[allow(
+    clippy::indexing_slicing,
+    reason = "`contributions` passes a table position in `def.tables`, one table each"
+)]
 pub fn tabulate_per_person(
     def: &Definition,
     data: &Ingested,

@@ -155,7 +155,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         _ => Box::new(std::io::stdout().lock()),
     };
     match format {
-        Format::Csv if table.is_some() => export::write_grid_csv(&tables[0], &mut sink)?,
+        Format::Csv if table.is_some() => {
+            let first = tables
+                .first()
+                .context("the table is not among the merged tables")?;
+            export::write_grid_csv(first, &mut sink)?;
+        }
         Format::Csv => export::write_csv(&tables, &mut sink)?,
         Format::Text => export::write_text(&tables, &heading, &mut sink)?,
         Format::Json => {

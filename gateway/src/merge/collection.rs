@@ -100,6 +100,10 @@ fn report_cell(r: Option<&StoredReport>, id: &str, i: usize) -> Option<Option<(i
 /// stays, and an exact sum of published cells becomes `:` (it would tell
 /// the suppressed aggregate cell). Nothing shown is more than the
 /// collection and the published project cells already tell.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "`i` enumerates the collection's values, checked to be as many as the table's cells; a merged table's contributors have one entry per cell"
+)]
 pub fn apply_collection(
     tables: &mut [MergedTable],
     collection: &Collection,
@@ -188,14 +192,15 @@ pub fn sum_regions(definition: &Definition, regions: &[Vec<MergedTable>]) -> Vec
             for region in regions {
                 match region.iter().find(|t| t.shape.id == shape.id) {
                     Some(t) if t.cells.len() == n => {
-                        for (i, cell) in t.cells.iter().enumerate() {
+                        let totals = sum.iter_mut().zip(hidden.iter_mut());
+                        for (cell, (s, h)) in t.cells.iter().zip(totals) {
                             match *cell {
-                                MergedCell::Exact(v) => sum[i] += v,
+                                MergedCell::Exact(v) => *s += v,
                                 MergedCell::LowerBound { value, suppressed } => {
-                                    sum[i] += value;
-                                    hidden[i] += suppressed;
+                                    *s += value;
+                                    *h += suppressed;
                                 }
-                                MergedCell::Suppressed => hidden[i] += 1,
+                                MergedCell::Suppressed => *h += 1,
                             }
                         }
                     }

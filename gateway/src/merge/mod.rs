@@ -150,15 +150,19 @@ pub fn merge(definition: &Definition, reports: &[&StoredReport]) -> Vec<MergedTa
                     suppressed.iter_mut().for_each(|s| *s += 1);
                     continue;
                 }
-                for (i, v) in t.values.iter().enumerate() {
+                for (v, (s, h)) in t
+                    .values
+                    .iter()
+                    .zip(sum.iter_mut().zip(suppressed.iter_mut()))
+                {
                     match v {
-                        Some(v) => sum[i] += v,
-                        None => suppressed[i] += 1,
+                        Some(v) => *s += v,
+                        None => *h += 1,
                     }
                 }
                 if let Some(c) = &t.contributors {
-                    for (i, c) in c.iter().enumerate().take(n) {
-                        contributors[i] += c.unwrap_or(0);
+                    for (c, total) in c.iter().zip(contributors.iter_mut()) {
+                        *total += c.unwrap_or(0);
                     }
                 }
             }
@@ -187,6 +191,10 @@ pub fn merge(definition: &Definition, reports: &[&StoredReport]) -> Vec<MergedTa
 
 /// Applies the primary rule to exact merged cells: a count of 1..k-1, or a
 /// sum with fewer than k contributors, becomes `:`.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "`i` is a cell of the table, and a merged table's contributors have one entry per cell"
+)]
 pub fn apply_policy(tables: &mut [MergedTable], min_count: u32) {
     let k = i64::from(min_count);
     for t in tables {

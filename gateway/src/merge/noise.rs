@@ -60,24 +60,26 @@ pub fn add_sd(tables: &mut [MergedTable], reports: &[(&StoredReport, &ReportNois
                 continue;
             }
             let v = m.variance();
-            for (i, value) in rt.values.iter().enumerate() {
+            let per_cell = var.iter_mut().zip(noisy.iter_mut());
+            for (i, (value, (var, noisy))) in rt.values.iter().zip(per_cell).enumerate() {
                 if value.is_some() {
                     let inner = if t.shape.is_inner(i) {
                         1
                     } else {
                         t.shape.inner_cells_under(i).len()
                     };
-                    var[i] += v * inner as f64;
-                    noisy[i] = true;
+                    *var += v * inner as f64;
+                    *noisy = true;
                 }
             }
         }
         if noisy.iter().any(|&b| b) {
             t.sd = Some(
-                (0..n)
-                    .map(|i| {
-                        (noisy[i] && !matches!(t.cells[i], MergedCell::Suppressed))
-                            .then(|| var[i].sqrt())
+                t.cells
+                    .iter()
+                    .zip(noisy.iter().zip(&var))
+                    .map(|(cell, (&noisy, var))| {
+                        (noisy && !matches!(cell, MergedCell::Suppressed)).then(|| var.sqrt())
                     })
                     .collect(),
             );

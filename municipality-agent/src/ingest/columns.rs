@@ -363,8 +363,9 @@ pub fn trim(b: &[u8]) -> &[u8] {
 
 /// Lower-cases a code and writes spaces and hyphens as `_`.
 fn normalise<'b>(raw: &[u8], buf: &'b mut [u8; 64]) -> Option<Cow<'b, [u8]>> {
-    if raw.len() <= buf.len() && raw.is_ascii() {
-        let out = &mut buf[..raw.len()];
+    if raw.is_ascii()
+        && let Some(out) = buf.get_mut(..raw.len())
+    {
         for (o, &c) in out.iter_mut().zip(raw) {
             *o = match c {
                 b' ' | b'-' => b'_',
@@ -434,8 +435,8 @@ fn digits(b: &[u8]) -> Option<u32> {
 /// Parses `YYYY-MM-DD` or `DD.MM.YYYY` (years 1900-2100).
 pub fn parse_date(raw: &[u8]) -> Result<Date, Reason> {
     let (y, m, d) = match raw {
-        [y @ .., b'-', _, _, b'-', _, _] if y.len() == 4 => {
-            (digits(y), digits(&raw[5..7]), digits(&raw[8..10]))
+        [y @ .., b'-', m1, m2, b'-', d1, d2] if y.len() == 4 => {
+            (digits(y), digits(&[*m1, *m2]), digits(&[*d1, *d2]))
         }
         [d1, d2, b'.', m1, m2, b'.', y @ ..] if y.len() == 4 => {
             (digits(y), digits(&[*m1, *m2]), digits(&[*d1, *d2]))

@@ -8,11 +8,7 @@ use super::{Decoding, IngestError};
 
 /// The 1-based line of a byte offset, for messages.
 fn line_of(bytes: &[u8], offset: usize) -> u64 {
-    bytes[..offset.min(bytes.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count() as u64
-        + 1
+    bytes.iter().take(offset).filter(|&&b| b == b'\n').count() as u64 + 1
 }
 
 /// Decodes the file's bytes into text.

@@ -257,13 +257,18 @@ impl Ingested {
         self.columns.iter().position(|c| c.name == name)
     }
 
-    /// A participant's value in a background column.
-    pub fn value(&self, person: usize, column: usize) -> Value {
-        let raw = self.values[person * self.columns.len() + column];
+    /// A participant's value in a background column; `None` when there is
+    /// no such participant or column.
+    pub fn value(&self, person: usize, column: usize) -> Option<Value> {
+        let kind = &self.columns.get(column)?.kind;
+        let at = person
+            .checked_mul(self.columns.len())?
+            .checked_add(column)?;
+        let raw = *self.values.get(at)?;
         if raw == MISSING {
-            return Value::Missing;
+            return Some(Value::Missing);
         }
-        match &self.columns[column].kind {
+        Some(match kind {
             ColumnKind::Code(_) | ColumnKind::DefCode(_) => {
                 Value::Code(u16::try_from(raw).unwrap_or(u16::MAX))
             }
@@ -271,10 +276,14 @@ impl Ingested {
             ColumnKind::Bool => Value::Bool(raw != 0),
             ColumnKind::Country => Value::Country([(raw >> 8) as u8, raw as u8]),
             ColumnKind::List(_) | ColumnKind::DefList(_) => Value::List(raw),
-        }
+        })
     }
 
     /// The raw packed value (`u32::MAX` when missing); for fast aggregation.
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "tabulation passes a `person` enumerating `participants` and a `column` from `column_index`, and `values` holds `columns.len()` values per participant"
+    )]
     pub(crate) fn raw(&self, person: usize, column: usize) -> u32 {
         self.values[person * self.columns.len() + column]
     }

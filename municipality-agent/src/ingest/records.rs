@@ -44,7 +44,12 @@ pub(super) fn read_records(
                     if batch.records.len() == batch.len {
                         batch.records.push(csv::ByteRecord::new());
                     }
-                    match rdr.read_byte_record(&mut batch.records[batch.len]) {
+                    #[allow(
+                        clippy::indexing_slicing,
+                        reason = "a record at `len` exists: one was pushed just above when there was none"
+                    )]
+                    let record = &mut batch.records[batch.len];
+                    match rdr.read_byte_record(record) {
                         Ok(true) => batch.len += 1,
                         Ok(false) => {
                             done = true;
@@ -66,7 +71,7 @@ pub(super) fn read_records(
         let full_rx = full_rx;
         for batch in full_rx.iter() {
             let batch = batch?;
-            for rec in &batch.records[..batch.len] {
+            for rec in batch.records.iter().take(batch.len) {
                 process(rec);
             }
             let _ = empty_tx.send(batch);

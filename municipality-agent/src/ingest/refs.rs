@@ -21,7 +21,7 @@ impl RefSet {
         match self.by_hash.entry(fx_hash(r)) {
             Entry::Occupied(e) => {
                 let (start, len, first) = *e.get();
-                if &self.arena[start..start + len] == r {
+                if self.arena.get(start..start + len) == Some(r) {
                     return Some(first);
                 }
                 if let Some(&first) = self.collided.get(r) {
@@ -50,7 +50,9 @@ fn fx_hash(bytes: &[u8]) -> u64 {
         h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
     }
     let mut w = [0u8; 8];
-    w[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    for (o, &b) in w.iter_mut().zip(chunks.remainder()) {
+        *o = b;
+    }
     h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
     h ^ (h >> 29)
 }

@@ -76,8 +76,8 @@ pub(super) struct Grid {
 pub(super) fn grid(t: &TableView) -> Grid {
     let dims = &t.dimensions;
     let cat = |c: &CellView, d: &str| c.key.get(d).cloned().unwrap_or_default();
-    match dims.len() {
-        0 => Grid {
+    match dims.as_slice() {
+        [] => Grid {
             header: vec!["value".into()],
             rows: t
                 .cells
@@ -85,20 +85,19 @@ pub(super) fn grid(t: &TableView) -> Grid {
                 .map(|c| (String::new(), vec![shown(c)]))
                 .collect(),
         },
-        1 if dims[0] == "gender" => Grid {
-            header: t.cells.iter().map(|c| cat(c, &dims[0])).collect(),
+        [only] if only == "gender" => Grid {
+            header: t.cells.iter().map(|c| cat(c, only)).collect(),
             rows: vec![(t.measure.clone(), t.cells.iter().map(shown).collect())],
         },
-        1 => Grid {
+        [only] => Grid {
             header: vec![t.measure.clone()],
             rows: t
                 .cells
                 .iter()
-                .map(|c| (cat(c, &dims[0]), vec![shown(c)]))
+                .map(|c| (cat(c, only), vec![shown(c)]))
                 .collect(),
         },
-        _ => {
-            let last = &dims[dims.len() - 1];
+        [rows_of @ .., last] => {
             let mut header: Vec<String> = Vec::new();
             let mut rows: Vec<(String, Vec<String>)> = Vec::new();
             for c in &t.cells {
@@ -106,7 +105,7 @@ pub(super) fn grid(t: &TableView) -> Grid {
                 if !header.contains(&col) {
                     header.push(col);
                 }
-                let label = dims[..dims.len() - 1]
+                let label = rows_of
                     .iter()
                     .map(|d| cat(c, d))
                     .collect::<Vec<_>>()

@@ -131,13 +131,16 @@ pub fn to_text(p: &Preview) -> String {
             .max()
             .unwrap_or(0)
             .max(1);
-        let cw: Vec<usize> = (0..g.header.len())
-            .map(|j| {
+        let cw: Vec<usize> = g
+            .header
+            .iter()
+            .enumerate()
+            .map(|(j, head)| {
                 g.rows
                     .iter()
                     .filter_map(|r| r.1.get(j))
                     .map(|s| s.chars().count())
-                    .chain(std::iter::once(g.header[j].chars().count()))
+                    .chain(std::iter::once(head.chars().count()))
                     .max()
                     .unwrap_or(1)
             })

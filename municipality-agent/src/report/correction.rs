@@ -32,6 +32,13 @@ pub fn keep_earlier_suppression(
         let Some(e) = earlier.tables.iter().find(|x| x.id == spec.shape.id) else {
             continue;
         };
+        let (Some(keep), Some(table), Some(suppressed)) = (
+            keep.get_mut(t),
+            prepared.protected.tables.get(t),
+            prepared.protected.suppressed.get(t),
+        ) else {
+            return Err(ReportError::Shape);
+        };
         for cell in &e.cells {
             if !matches!(cell.value, Some(pb::cell::Value::Suppressed(_))) {
                 continue;
@@ -39,13 +46,18 @@ pub fn keep_earlier_suppression(
             let Some(c) = spec.shape.cell_by_codes(&cell.key) else {
                 continue;
             };
-            if !prepared.policy.protect_zeros && prepared.protected.tables[t].values[c] == 0 {
+            let (Some(kept), Some(&value), Some(&hidden)) =
+                (keep.get_mut(c), table.values.get(c), suppressed.get(c))
+            else {
+                return Err(ReportError::Shape);
+            };
+            if !prepared.policy.protect_zeros && value == 0 {
                 // Now empty: a zero is published (zeros are never small
                 // counts); the earlier value stays unknown.
                 continue;
             }
-            keep[t][c] = true;
-            if !prepared.protected.suppressed[t][c] {
+            *kept = true;
+            if !hidden {
                 extra += 1;
             }
         }

@@ -20,14 +20,15 @@ pub(super) fn noisy_protected(
         .iter()
         .map(|t| {
             let is_sum = matches!(t.shape.measure, Measure::Sum(_));
-            (0..t.shape.len())
-                .map(|i| match suppression {
+            // A table's values and contributors both have one entry per
+            // cell of its shape; a shorter list is refused as
+            // `ReportError::Shape` when the report is built.
+            t.values
+                .iter()
+                .zip(&t.contributors)
+                .map(|(&value, &contributors)| match suppression {
                     Some(p) => {
-                        let n = if is_sum {
-                            t.contributors[i]
-                        } else {
-                            t.values[i]
-                        };
+                        let n = if is_sum { contributors } else { value };
                         n < i64::from(p.min_count)
                     }
                     None => false,
@@ -74,23 +75,31 @@ pub(super) fn report_from_noisy(
         .zip(&release.noise)
     {
         let shape = &table.shape;
-        if shape.id != spec.shape.id || noise.table != shape.id || hidden.len() != shape.len() {
+        if shape.id != spec.shape.id
+            || noise.table != shape.id
+            || hidden.len() != shape.len()
+            || table.values.len() != shape.len()
+            || table.contributors.len() != shape.len()
+        {
             return Err(ReportError::Shape);
         }
         let is_sum = matches!(shape.measure, Measure::Sum(_));
-        let cells = (0..shape.len())
-            .map(|cell| {
+        let cells = hidden
+            .iter()
+            .zip(table.values.iter().zip(&table.contributors))
+            .enumerate()
+            .map(|(cell, (&hidden, (&value, &contributors)))| {
                 let key = shape
                     .key_codes(cell)
                     .into_iter()
                     .map(str::to_string)
                     .collect();
-                let (value, contributors) = if hidden[cell] {
+                let (value, contributors) = if hidden {
                     (pb::cell::Value::Suppressed(pb::Suppressed {}), None)
                 } else {
                     (
-                        pb::cell::Value::Count(table.values[cell]),
-                        is_sum.then_some(table.contributors[cell]),
+                        pb::cell::Value::Count(value),
+                        is_sum.then_some(contributors),
                     )
                 };
                 pb::Cell {

@@ -96,5 +96,8 @@ pub(super) fn shared_report_id(
     let keyed = signer.keyed_digest("prikk.report-id.v1", &bytes);
     let mut message = r.encode_to_vec();
     message.extend_from_slice(&keyed);
-    hex::encode(&digest(&SHA256, &message).as_ref()[..16])
+    // Hex of the digest's first 16 bytes.
+    let mut id = hex::encode(digest(&SHA256, &message));
+    id.truncate(32);
+    id
 }

@@ -46,12 +46,16 @@ pub fn report_from_protected(
         if shape.id != spec.shape.id
             || suppressed.len() != shape.len()
             || table.values.len() != shape.len()
+            || table.contributors.len() != shape.len()
         {
             return Err(ReportError::Shape);
         }
         let is_sum = matches!(shape.measure, Measure::Sum(_));
         let mut cells = Vec::with_capacity(shape.len());
-        for (cell, &hidden) in suppressed.iter().enumerate() {
+        let cells_of = suppressed
+            .iter()
+            .zip(table.values.iter().zip(&table.contributors));
+        for (cell, (&hidden, (&v, &c))) in cells_of.enumerate() {
             let key = shape
                 .key_codes(cell)
                 .into_iter()
@@ -60,7 +64,6 @@ pub fn report_from_protected(
             let (value, contributors) = if hidden {
                 (pb::cell::Value::Suppressed(pb::Suppressed {}), None)
             } else {
-                let (v, c) = (table.values[cell], table.contributors[cell]);
                 if policy.is_primary(v, c, is_sum) {
                     return Err(ReportError::Unprotected {
                         table: shape.id.clone(),
@@ -105,5 +108,7 @@ pub fn report_id(report: &pb::Report) -> String {
     r.report_id.clear();
     r.created_unix = 0;
     r.shares = None;
-    hex::encode(&digest(&SHA256, &r.encode_to_vec()).as_ref()[..16])
+    let mut id = hex::encode(digest(&SHA256, &r.encode_to_vec()));
+    id.truncate(32); // the first 16 bytes
+    id
 }

@@ -113,6 +113,10 @@ pub const STATUS_DAY: Date = match Date::from_calendar_date(2006, Month::Decembe
     Err(_) => panic!("valid date"),
 };
 
+#[allow(
+    clippy::indexing_slicing,
+    reason = "every caller passes a constant, non-empty list; the last item is only reached when all weights are 0"
+)]
 fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [(T, u32)]) -> &'a T {
     let total: u32 = items.iter().map(|i| i.1).sum();
     let mut r = rng.random_range(0..total.max(1));
@@ -251,6 +255,10 @@ pub fn write_export_to<W: Write>(
     }
 }
 
+#[allow(
+    clippy::indexing_slicing,
+    reason = "every caller passes a constant list with positive weights (`random_range` refuses an empty range before)"
+)]
 fn code3<'a>(
     rng: &mut ChaCha8Rng,
     items: &'a [(&'a str, &'a str, u32)],
@@ -309,7 +317,13 @@ fn generate(
     for n in 1..=rows {
         fields.clear();
         let leaf = *pick(&mut rng, &status_weights);
-        stats.status[leaf] += 1;
+        #[allow(
+            clippy::indexing_slicing,
+            reason = "`leaf` is a position in `TABLE_3`, which has one weight per status leaf"
+        )]
+        {
+            stats.status[leaf] += 1;
+        }
         let female = rng.random_bool(0.55);
         stats.women += usize::from(female);
         let referred = start + Duration::days(rng.random_range(0..630));
@@ -323,6 +337,10 @@ fn generate(
             if leaf != 0 {
                 let span = (STATUS_DAY - s).whole_days().max(1);
                 ended = Some(s + Duration::days(rng.random_range(0..span)));
+                #[allow(
+                    clippy::indexing_slicing,
+                    reason = "admitted leaves other than active (0) and missing data (9) are 1..=8, the 8 `OUTCOMES` in order"
+                )]
                 if leaf != 9 {
                     outcome = OUTCOMES[leaf - 1];
                 }
@@ -360,11 +378,16 @@ fn generate(
             }
             .to_string(),
         );
-        push(if leaf >= 11 {
+        #[allow(
+            clippy::indexing_slicing,
+            reason = "the not-admitted leaves are 11..=21, the 11 `REASONS` in order"
+        )]
+        let reason = if leaf >= 11 {
             REASONS[leaf - 11].to_string()
         } else {
             String::new()
-        });
+        };
+        push(reason);
         push(started.map(|d| date_text(d, nor)).unwrap_or_default());
         push(ended.map(|d| date_text(d, nor)).unwrap_or_default());
         push(outcome.to_string());
@@ -478,7 +501,7 @@ fn generate(
                 .filter(|_| rng.random_bool(0.35))
                 .collect();
             if items.is_empty() {
-                items.push(PRIOR[0]);
+                items.extend(PRIOR.first());
             }
             items.join("|")
         };
@@ -490,7 +513,7 @@ fn generate(
                 .filter(|_| rng.random_bool(0.2))
                 .collect();
             if items.is_empty() {
-                items.push(PROGRAMME[0]);
+                items.extend(PROGRAMME.first());
             }
             push(items.join("|"));
             let cp: i32 = *pick(&mut rng, &[(1, 60), (2, 25), (3, 10), (4, 4), (5, 1)]);

@@ -184,7 +184,10 @@ pub(super) fn regroup(batch: &mut Batch, config_min_projects: u32) -> Result<(),
         batch.scope,
         lines.join("\n")
     );
-    batch.request.batch_id = hex::encode(&digest(&SHA256, seed.as_bytes()).as_ref()[..16]);
+    // Hex of the digest's first 16 bytes.
+    let mut id = hex::encode(digest(&SHA256, seed.as_bytes()));
+    id.truncate(32);
+    batch.request.batch_id = id;
     batch.groups = groups;
     Ok(())
 }
