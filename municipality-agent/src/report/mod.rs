@@ -56,6 +56,7 @@ mod wire;
 pub use correction::keep_earlier_suppression;
 use noisy::{noisy_protected, report_from_noisy};
 pub use shared::prepare_shared;
+use wire::unsigned_report;
 pub use wire::{policy_summary, report_from_protected, report_id};
 
 /// The agent's version, carried in every report.

@@ -7,7 +7,7 @@ use prikk_privacy::suppress::Protected;
 use prikk_privacy::table::{Measure, Table};
 use prikk_proto::pb;
 
-use super::{AGENT_VERSION, DpRelease, ProtectionPolicy, ReportError, policy_summary, report_id};
+use super::{DpRelease, ProtectionPolicy, ReportError, policy_summary, report_id, unsigned_report};
 
 /// The local view of a noised report: the exact tables (never leave), and in
 /// `dp+suppression` the noisy cells below `min_count` marked suppressed.
@@ -125,18 +125,7 @@ pub(super) fn report_from_noisy(
     }
     let mut summary = policy_summary(&policy.suppression);
     summary.method = policy.mode.to_string();
-    let mut report = pb::Report {
-        report_id: String::new(),
-        project: project.to_string(),
-        period: period.to_string(),
-        definition_id: def.id.clone(),
-        definition_version: def.version,
-        created_unix: 0,
-        agent_version: AGENT_VERSION.to_string(),
-        shares: None,
-        policy: Some(summary),
-        tables,
-    };
+    let mut report = unsigned_report(def, project, period, summary, tables);
     report.report_id = report_id(&report);
     Ok(report)
 }

@@ -11,7 +11,9 @@ use prikk_proto::pb;
 use prost::Message;
 use ring::digest::{SHA256, digest};
 
-use super::{AGENT_VERSION, Prepared, ProtectionPolicy, ReportError, policy_summary, read_tables};
+use super::{
+    Prepared, ProtectionPolicy, ReportError, policy_summary, read_tables, unsigned_report,
+};
 
 /// Like [`prepare_with`], for an agent with a secure-aggregation helper and
 /// a definition released at aggregate level: no table is published. The
@@ -52,18 +54,13 @@ pub fn prepare_shared(
         },
         hidden_margins: Vec::new(),
     };
-    let mut report = pb::Report {
-        report_id: String::new(),
-        project: data.project.clone(),
-        period: period.text.clone(),
-        definition_id: def.id.clone(),
-        definition_version: def.version,
-        created_unix: 0,
-        agent_version: AGENT_VERSION.to_string(),
-        shares: None,
-        policy: Some(policy_summary(&policy.suppression)),
-        tables: Vec::new(),
-    };
+    let mut report = unsigned_report(
+        def,
+        &data.project,
+        &period.text,
+        policy_summary(&policy.suppression),
+        Vec::new(),
+    );
     report.report_id = shared_report_id(&report, &protected.tables, signer);
     Ok(Prepared {
         project: data.project,

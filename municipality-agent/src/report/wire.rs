@@ -84,7 +84,20 @@ pub fn report_from_protected(
             dp: None,
         });
     }
-    let mut report = pb::Report {
+    let mut report = unsigned_report(def, project, period, policy_summary(policy), tables);
+    report.report_id = report_id(&report);
+    Ok(report)
+}
+
+/// A report without id or creation time, as every protection mode builds it.
+pub(super) fn unsigned_report(
+    def: &Definition,
+    project: &str,
+    period: &str,
+    policy: pb::PolicySummary,
+    tables: Vec<pb::Table>,
+) -> pb::Report {
+    pb::Report {
         report_id: String::new(),
         project: project.to_string(),
         period: period.to_string(),
@@ -93,11 +106,9 @@ pub fn report_from_protected(
         created_unix: 0,
         agent_version: AGENT_VERSION.to_string(),
         shares: None,
-        policy: Some(policy_summary(policy)),
+        policy: Some(policy),
         tables,
-    };
-    report.report_id = report_id(&report);
-    Ok(report)
+    }
 }
 
 /// The content-derived id: hex of the first 16 bytes of SHA-256 over the

@@ -3,6 +3,7 @@
 //! real `municipality-agent` binary, the gateway in-process or as the real
 //! `gateway serve` binary. One test binary, so the crates link once.
 
+mod configs;
 mod demo;
 mod keys;
 mod kill;
