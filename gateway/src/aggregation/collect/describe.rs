@@ -39,12 +39,8 @@ pub fn describe(period: &str, s: &CollectSummary) -> String {
     }
     let _ = writeln!(
         out,
-        "{} reports' shares checked; {} of {} national cells suppressed (alone the nation needs {} for the policy and {} complementary)",
-        s.checked,
-        s.national_suppressed,
-        s.cells,
-        s.national_alone.primary,
-        s.national_alone.secondary,
+        "{} reports' shares checked; {} of {} national cells suppressed (the nation protected alone hides {})",
+        s.checked, s.national_suppressed, s.cells, s.national_alone.suppressed_cells,
     );
     let _ = writeln!(
         out,
