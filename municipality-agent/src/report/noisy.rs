@@ -7,6 +7,7 @@ use prikk_privacy::suppress::Protected;
 use prikk_privacy::table::{Measure, Table};
 use prikk_proto::pb;
 
+use super::wire::wire_cell;
 use super::{DpRelease, ProtectionPolicy, ReportError, policy_summary, report_id, unsigned_report};
 
 /// The local view of a noised report: the exact tables (never leave), and in
@@ -83,30 +84,12 @@ pub(super) fn report_from_noisy(
         {
             return Err(ReportError::Shape);
         }
-        let is_sum = matches!(shape.measure, Measure::Sum(_));
         let cells = hidden
             .iter()
             .zip(table.values.iter().zip(&table.contributors))
             .enumerate()
             .map(|(cell, (&hidden, (&value, &contributors)))| {
-                let key = shape
-                    .key_codes(cell)
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect();
-                let (value, contributors) = if hidden {
-                    (pb::cell::Value::Suppressed(pb::Suppressed {}), None)
-                } else {
-                    (
-                        pb::cell::Value::Count(value),
-                        is_sum.then_some(contributors),
-                    )
-                };
-                pb::Cell {
-                    key,
-                    value: Some(value),
-                    contributors,
-                }
+                wire_cell(shape, cell, hidden, value, contributors)
             })
             .collect();
         tables.push(pb::Table {

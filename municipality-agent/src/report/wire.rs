@@ -4,7 +4,7 @@
 use prikk_privacy::definition::Definition;
 use prikk_privacy::policy::Policy;
 use prikk_privacy::suppress::Protected;
-use prikk_privacy::table::Measure;
+use prikk_privacy::table::{Measure, TableShape};
 use prikk_proto::pb;
 use prost::Message;
 use ring::digest::{SHA256, digest};
@@ -56,26 +56,12 @@ pub fn report_from_protected(
             .iter()
             .zip(table.values.iter().zip(&table.contributors));
         for (cell, (&hidden, (&v, &c))) in cells_of.enumerate() {
-            let key = shape
-                .key_codes(cell)
-                .into_iter()
-                .map(str::to_string)
-                .collect();
-            let (value, contributors) = if hidden {
-                (pb::cell::Value::Suppressed(pb::Suppressed {}), None)
-            } else {
-                if policy.is_primary(v, c, is_sum) {
-                    return Err(ReportError::Unprotected {
-                        table: shape.id.clone(),
-                    });
-                }
-                (pb::cell::Value::Count(v), is_sum.then_some(c))
-            };
-            cells.push(pb::Cell {
-                key,
-                value: Some(value),
-                contributors,
-            });
+            if !hidden && policy.is_primary(v, c, is_sum) {
+                return Err(ReportError::Unprotected {
+                    table: shape.id.clone(),
+                });
+            }
+            cells.push(wire_cell(shape, cell, hidden, v, c));
         }
         tables.push(pb::Table {
             id: shape.id.clone(),
@@ -87,6 +73,36 @@ pub fn report_from_protected(
     let mut report = unsigned_report(def, project, period, policy_summary(policy), tables);
     report.report_id = report_id(&report);
     Ok(report)
+}
+
+/// One cell as it leaves: its key, and its value unless hidden (a hidden
+/// cell says only that it is suppressed); contributors for a sum table.
+pub(super) fn wire_cell(
+    shape: &TableShape,
+    cell: usize,
+    hidden: bool,
+    value: i64,
+    contributors: i64,
+) -> pb::Cell {
+    let key = shape
+        .key_codes(cell)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let is_sum = matches!(shape.measure, Measure::Sum(_));
+    let (value, contributors) = if hidden {
+        (pb::cell::Value::Suppressed(pb::Suppressed {}), None)
+    } else {
+        (
+            pb::cell::Value::Count(value),
+            is_sum.then_some(contributors),
+        )
+    };
+    pb::Cell {
+        key,
+        value: Some(value),
+        contributors,
+    }
 }
 
 /// A report without id or creation time, as every protection mode builds it.

@@ -36,48 +36,62 @@ pub enum Standing {
     GrandTotal,
 }
 
-/// Levels below a category in its hierarchy (0 for a leaf, and for every
-/// category of a dimension that does not add up).
-pub(crate) fn height(d: &Dimension, cat: usize) -> u32 {
-    if !d.additive {
-        return 0;
-    }
-    let mut h = 0;
-    let mut layer = vec![cat];
-    loop {
-        let next: Vec<usize> = layer
-            .iter()
-            .flat_map(|&c| d.categories[c].children.iter().copied())
-            .collect();
-        if next.is_empty() {
-            return h;
-        }
-        h += 1;
-        layer = next;
-    }
+/// Per category of one dimension: its levels below (0 for a leaf, and for
+/// every category of a dimension that does not add up) and above (0 for the
+/// total). Worked out once per dimension, not per cell.
+pub(crate) struct Levels {
+    pub(crate) height: Vec<u32>,
+    pub(crate) depth: Vec<u32>,
 }
 
-/// Levels above a category: 0 for the total.
-pub(crate) fn depth(d: &Dimension, cat: usize) -> u32 {
-    let mut k = 0;
-    let mut c = cat;
-    while let Some(p) = d.categories[c].parent {
-        k += 1;
-        c = p;
+impl Levels {
+    pub(crate) fn of(d: &Dimension) -> Self {
+        let n = d.categories.len();
+        let depth: Vec<u32> = (0..n)
+            .map(|cat| {
+                let (mut k, mut c) = (0, cat);
+                while let Some(p) = d.categories[c].parent {
+                    k += 1;
+                    c = p;
+                }
+                k
+            })
+            .collect();
+        let mut height = vec![0u32; n];
+        if d.additive {
+            // Children before parents: deepest first.
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_by_key(|&c| Reverse(depth[c]));
+            for c in order {
+                if let Some(p) = d.categories[c].parent {
+                    height[p] = height[p].max(height[c] + 1);
+                }
+            }
+        }
+        Levels { height, depth }
     }
-    k
+
+    /// Every dimension's levels of a shape.
+    pub(crate) fn of_shape(shape: &TableShape) -> Vec<Levels> {
+        shape.dimensions.iter().map(|d| Levels::of(d)).collect()
+    }
 }
 
 /// The standing of a cell and the sum of its categories' heights.
 pub fn standing(shape: &TableShape, cell: usize) -> (Standing, u32) {
+    standing_in(shape, &Levels::of_shape(shape), cell)
+}
+
+/// [`standing`] with the shape's levels worked out already.
+pub(crate) fn standing_in(shape: &TableShape, levels: &[Levels], cell: usize) -> (Standing, u32) {
     let key = shape.key(cell);
     let mut off_total = 0;
     let mut heights = 0;
-    for (d, &k) in shape.dimensions.iter().zip(&key) {
+    for ((d, &k), l) in shape.dimensions.iter().zip(&key).zip(levels) {
         if d.additive && d.categories[k].parent.is_some() {
             off_total += 1;
         }
-        heights += height(d, k);
+        heights += l.height[k];
     }
     let standing = match off_total {
         0 => Standing::GrandTotal,
@@ -90,6 +104,7 @@ pub fn standing(shape: &TableShape, cell: usize) -> (Standing, u32) {
 /// Per quantity: its standing (the highest of its cells') and its cost of
 /// hiding, from `weight` (its count, or its contributors for a sum).
 pub(crate) fn costs(sys: &System, weight: &[i64]) -> Vec<(Standing, i64)> {
+    let levels: Vec<Vec<Levels>> = sys.shapes.iter().map(|s| Levels::of_shape(s)).collect();
     sys.quantities
         .iter()
         .enumerate()
@@ -97,7 +112,7 @@ pub(crate) fn costs(sys: &System, weight: &[i64]) -> Vec<(Standing, i64)> {
             let (standing, height) = quantity
                 .cells
                 .iter()
-                .map(|&(t, c)| standing(&sys.shapes[t], c))
+                .map(|&(t, c)| standing_in(&sys.shapes[t], &levels[t], c))
                 .max()
                 .unwrap_or((Standing::Ordinary, 0));
             let cost = weight[q]

@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use super::cost::{Standing, depth, height, standing};
+use super::cost::{Levels, Standing, standing_in};
 use crate::table::Table;
 
 /// Hidden cells at one level of one dimension's hierarchy in one table.
@@ -87,11 +87,15 @@ impl Loss {
                 continue;
             }
             let first = loss.levels.len();
-            for d in shape.dimensions.iter().filter(|d| d.additive) {
-                let below = height(d, 0);
+            let levels = Levels::of_shape(shape);
+            for (d, lv) in shape.dimensions.iter().zip(&levels) {
+                if !d.additive {
+                    continue;
+                }
+                let below = lv.height[0];
                 for k in 0..below {
                     let codes = (0..d.categories.len())
-                        .filter(|&c| depth(d, c) == k)
+                        .filter(|&c| lv.depth[c] == k)
                         .map(|c| d.categories[c].code.clone())
                         .take(4)
                         .collect();
@@ -108,18 +112,18 @@ impl Loss {
             }
             let sum_table = shape.measure != crate::table::Measure::Count;
             for cell in 0..shape.len() {
-                let (place, _) = standing(shape, cell);
+                let (place, _) = standing_in(shape, &levels, cell);
                 if place == Standing::OneWayMargin {
                     loss.one_way_cells += 1;
                 }
                 let key = shape.key(cell);
                 let mut level = first;
-                for (d, &k) in shape.dimensions.iter().zip(&key) {
+                for ((d, &k), lv) in shape.dimensions.iter().zip(&key).zip(&levels) {
                     if !d.additive {
                         continue;
                     }
-                    let below = height(d, 0) as usize;
-                    let at = depth(d, k) as usize;
+                    let below = lv.height[0] as usize;
+                    let at = lv.depth[k] as usize;
                     if at < below {
                         let l = &mut loss.levels[level + at];
                         l.cells += 1;
