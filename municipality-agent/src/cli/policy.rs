@@ -4,9 +4,10 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+
 use prikk_privacy::definition::Definition;
 
-use crate::cli::preview::load_definition;
 use crate::config::AgentConfig;
 use crate::exit::{self, CodedError};
 use crate::report::ProtectionPolicy;
@@ -48,5 +49,17 @@ impl PolicyFlags {
     /// The report definition: the flag's file, the config's, or the embedded one.
     pub fn definition(&self, config: &AgentConfig) -> anyhow::Result<Definition> {
         load_definition(self.definition.as_deref().or(config.definition.as_deref()))
+    }
+}
+
+/// Loads a definition file, or the embedded one.
+pub fn load_definition(path: Option<&std::path::Path>) -> anyhow::Result<Definition> {
+    match path {
+        None => Ok(Definition::embedded()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            Ok(Definition::parse(&text, &p.display().to_string())?)
+        }
     }
 }

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use prikk_privacy::definition::Definition;
 
 use crate::exit::{self, CodedError};
 use crate::outbox::Outbox;
@@ -52,18 +51,6 @@ pub struct Args {
     /// Write to this file instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
-}
-
-/// Loads a definition file, or the embedded one.
-pub fn load_definition(path: Option<&std::path::Path>) -> anyhow::Result<Definition> {
-    match path {
-        None => Ok(Definition::embedded()),
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read {}", p.display()))?;
-            Ok(Definition::parse(&text, &p.display().to_string())?)
-        }
-    }
 }
 
 /// Runs the subcommand.
